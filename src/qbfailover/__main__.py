@@ -1,0 +1,3 @@
+from qbfailover.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""Pure per-instance guards: a circuit breaker for dead instances and a login budget.
+
+Clock values are passed in, so every rule is testable without time. Both guards are persisted in
+the ledger, so even one-shot CLI processes (cron, *arr hooks) share them.
+
+Why the login budget is so strict: qBittorrent counts failed logins per client IP and only forgets
+them on a successful login or when a ban expires; after ``MaxAuthenticationFailCount`` (5 by
+default) it bans the whole host for ``BanDuration``. A wrong password retried "once per cool-down"
+would still be banned after five cool-downs, so each credential gets at most ``AUTH_TRIES`` tries,
+ever, until the credential changes or the user clears the block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, replace
+
+AUTH_TRIES = 2
+MAX_OPEN = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What we remember about one instance between calls (and processes)."""
+
+    failures: int = 0
+    open_until: float = 0.0
+    last_error: str = ""
+    auth_fingerprint: str = ""
+    auth_failures: int = 0
+    auth_last: float = 0.0
+    banned_until: float = 0.0
+
+
+def credential_fingerprint(salt: bytes, username: str, password: str) -> str:
+    """Four hex digits: enough to notice a changed password, far too few to recover one."""
+    digest = hmac.new(salt, f"{username}\0{password}".encode(), hashlib.sha256).hexdigest()
+    return digest[:4]
+
+
+def may_connect(guard: Guard, now: float) -> bool:
+    """Closed or half-open breaker: a dead instance costs one timeout per cool-down at most."""
+    return now >= guard.open_until
+
+
+def on_success(guard: Guard) -> Guard:
+    return replace(guard, failures=0, open_until=0.0, last_error="")
+
+
+def on_unreachable(guard: Guard, now: float, cooldown: float, error: str) -> Guard:
+    """Open the breaker; each consecutive failure doubles the cool-down, up to ``MAX_OPEN``."""
+    failures = guard.failures + 1
+    wait = min(cooldown * 2 ** (failures - 1), max(cooldown, MAX_OPEN))
+    return replace(guard, failures=failures, open_until=now + wait, last_error=error)
+
+
+def may_login(guard: Guard, fingerprint: str, now: float, auth_cooldown: float) -> bool:
+    """Whether a login with this credential is allowed now (never while banned)."""
+    if now < guard.banned_until:
+        return False
+    if guard.auth_fingerprint != fingerprint or guard.auth_failures == 0:
+        return True
+    return guard.auth_failures < AUTH_TRIES and now >= guard.auth_last + auth_cooldown
+
+
+def on_login_ok(guard: Guard) -> Guard:
+    return replace(guard, auth_fingerprint="", auth_failures=0, auth_last=0.0, banned_until=0.0)
+
+
+def on_auth_failed(guard: Guard, fingerprint: str, now: float) -> Guard:
+    count = guard.auth_failures + 1 if guard.auth_fingerprint == fingerprint else 1
+    return replace(guard, auth_fingerprint=fingerprint, auth_failures=count, auth_last=now)
+
+
+def on_banned(guard: Guard, now: float, ban_duration: float) -> Guard:
+    return replace(guard, banned_until=now + ban_duration, last_error="banned")
+
+
+def auth_block_reason(guard: Guard, fingerprint: str, now: float, auth_cooldown: float) -> str:
+    """One line saying why no login is attempted, and what lifts the block."""
+    if now < guard.banned_until:
+        return f"banned by qBittorrent; waiting {guard.banned_until - now:.0f} s for the ban to end"
+    if guard.auth_fingerprint == fingerprint and guard.auth_failures >= AUTH_TRIES:
+        return (
+            "wrong username or password; not retried (a 5th failure bans this host): fix the "
+            "password setting or run 'qbfailover unblock'"
+        )
+    wait = guard.auth_last + auth_cooldown - now
+    return f"wrong username or password; next try in {wait:.0f} s"

@@ -1,0 +1,616 @@
+"""Wiring: record → health → route → deliver → confirm → mark, or queue. Failover lives here only.
+
+``AsyncResilientClient`` is the engine; ``ResilientQBittorrentClient`` (the spec's name) runs the
+same coroutines on a private event loop for synchronous callers, so nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from . import breaker
+from .breaker import Guard
+from .config import InstanceConfig, Settings, load_settings
+from .errors import (
+    InstanceError,
+    ItemError,
+    QbFailoverError,
+    Rejected,
+    Uncertain,
+    Unreachable,
+)
+from .health import (
+    HealthReport,
+    InstanceHealth,
+    Status,
+    VpnHealth,
+    VpnStatus,
+    gate_on_vpn,
+    overall_state,
+    VERDICTS,
+)
+from .items import Item, item_from_ledger, parse_item
+from .probes import probe_instance, probe_vpn, status_of
+from .store import Entry, Ledger, NewEntry
+from .webui import AddOptions, WebUI
+
+T = TypeVar("T")
+ItemState = Literal["delivered", "queued", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What became of one item handed to us."""
+
+    item: str
+    name: str
+    infohash: str | None
+    state: ItemState
+    instance: str | None
+    reason: str
+    id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "item": self.item,
+            "name": self.name,
+            "infohash": self.infohash,
+            "state": self.state,
+            "instance": self.instance,
+            "reason": self.reason,
+        }
+
+
+@dataclass(slots=True)
+class AddResult:
+    """The spec's ``successful / failed / queued`` lists, plus per-item detail."""
+
+    items: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def successful(self) -> list[str]:
+        return [r.item for r in self.items if r.state == "delivered"]
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.item for r in self.items if r.state == "rejected"]
+
+    @property
+    def queued(self) -> list[str]:
+        return [r.item for r in self.items if r.state == "queued"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 all delivered (or already there), 4 some rejected, else 3 some queued."""
+        if self.failed:
+            return 4
+        return 3 if self.queued else 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "successful": self.successful,
+            "failed": self.failed,
+            "queued": self.queued,
+            "items": [r.as_dict() for r in self.items],
+        }
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One ledger entry on its way through the instances."""
+
+    entry: Entry
+    item: Item
+    refusals: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    result: ItemResult | None = None
+
+
+class AsyncResilientClient:
+    """Deliver items to the best healthy instance; record first, confirm by infohash, queue the rest."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        ledger: Ledger | None = None,
+        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._ledger = ledger
+        self._owns_ledger = ledger is None
+        self._clock = clock
+        self._webuis: dict[str, WebUI] = {}
+        self._transports = transports or {}
+        self.last_health: HealthReport | None = None
+
+    # --- resources ----------------------------------------------------------------------------
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.settings.db_path)
+        return self._ledger
+
+    def webui(self, cfg: InstanceConfig) -> WebUI:
+        ui = self._webuis.get(cfg.name)
+        if ui is None:
+            ui = WebUI(cfg, transport=self._transports.get(cfg.name))
+            ui.login_gate = lambda: self._login_refusal(cfg)
+            ui.on_login = lambda outcome: self._login_outcome(cfg, outcome)
+            self._webuis[cfg.name] = ui
+        return ui
+
+    async def aclose(self) -> None:
+        for ui in self._webuis.values():
+            await ui.aclose()
+        self._webuis.clear()
+        if self._owns_ledger and self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    async def __aenter__(self) -> AsyncResilientClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- guards (breaker + login budget), persisted in the ledger ------------------------------
+
+    def _guard(self, name: str) -> Guard:
+        return self.ledger.load_guard(name)
+
+    def _save_guard(self, name: str, guard: Guard) -> None:
+        self.ledger.save_guard(name, guard)
+
+    def _fingerprint(self, cfg: InstanceConfig) -> str:
+        secret = cfg.api_key.reveal() if cfg.api_key else cfg.password.reveal()
+        return breaker.credential_fingerprint(self.ledger.salt(), cfg.username, secret)
+
+    def _login_refusal(self, cfg: InstanceConfig) -> str | None:
+        guard = self._guard(cfg.name)
+        fp = self._fingerprint(cfg)
+        now = self._clock()
+        if breaker.may_login(guard, fp, now, self.settings.auth_cooldown):
+            return None
+        return breaker.auth_block_reason(guard, fp, now, self.settings.auth_cooldown)
+
+    def _login_outcome(self, cfg: InstanceConfig, outcome: str) -> None:
+        guard = self._guard(cfg.name)
+        now = self._clock()
+        if outcome == "ok":
+            guard = breaker.on_login_ok(guard)
+        elif outcome == "failed":
+            guard = breaker.on_auth_failed(guard, self._fingerprint(cfg), now)
+        elif outcome == "banned":
+            guard = breaker.on_banned(guard, now, 3600.0)
+        self._save_guard(cfg.name, guard)
+
+    def unblock(self, name: str | None = None) -> list[str]:
+        """Forget login failures, bans and open breakers (after the user fixed the cause)."""
+        names = [name] if name else self.settings.names
+        for n in names:
+            self.settings.instance(n)
+            self._save_guard(n, Guard())
+        return names
+
+    # --- health -------------------------------------------------------------------------------
+
+    async def health_check(self, *, respect_breakers: bool = False) -> HealthReport:
+        """VPN and every instance probed concurrently; done within the deadline.
+
+        ``respect_breakers`` (delivery) skips instances whose breaker is open instead of paying
+        their timeout again; ``status`` and ``doctor`` probe everything.
+        """
+        settings = self.settings
+        deadline = settings.deadline
+        start = time.perf_counter()
+        now = self._clock()
+        vpn_task = asyncio.ensure_future(probe_vpn(settings.vpn, deadline))
+        tasks: dict[str, asyncio.Future[tuple[InstanceHealth, InstanceError | None]]] = {}
+        skipped: dict[str, InstanceHealth] = {}
+        for cfg in settings.instances:
+            guard = self._guard(cfg.name)
+            if respect_breakers and not breaker.may_connect(guard, now):
+                skipped[cfg.name] = InstanceHealth(
+                    cfg.name,
+                    Status.TIMEOUT if "timeout" in guard.last_error else Status.ERROR,
+                    detail=f"not tried for {guard.open_until - now:.0f} s (breaker open): {guard.last_error}",
+                    priority=cfg.priority,
+                    requires_vpn=cfg.requires_vpn,
+                    url=cfg.base_url,
+                )
+                continue
+            tasks[cfg.name] = asyncio.ensure_future(probe_instance(self.webui(cfg), deadline))
+        vpn = await vpn_task
+        not_needed: set[str] = set()
+        if vpn.status is VpnStatus.DOWN:
+            # No point waiting for an instance we may not use anyway.
+            for cfg in settings.instances:
+                task = tasks.get(cfg.name)
+                if cfg.requires_vpn and task is not None and not task.done():
+                    task.cancel()
+                    not_needed.add(cfg.name)
+        results: dict[str, InstanceHealth] = dict(skipped)
+        for name, task in tasks.items():
+            cfg = settings.instance(name)
+            try:
+                health, error = await task
+            except asyncio.CancelledError:
+                if name not in not_needed:
+                    raise
+                health = InstanceHealth(
+                    name, Status.VPN_DOWN, detail="VPN down: not probed",
+                    priority=cfg.priority, requires_vpn=True, url=cfg.base_url,
+                )
+                error = None
+                results[name] = health
+                continue
+            self._record_probe(name, error)
+            results[name] = health
+        instances = tuple(
+            _gated(results[cfg.name], cfg, vpn) for cfg in sorted(settings.instances, key=lambda c: c.priority)
+        )
+        state = overall_state(instances)
+        report = HealthReport(
+            vpn=vpn,
+            instances=instances,
+            state=state,
+            verdict=VERDICTS[state],
+            checked_at=now,
+            duration_ms=round((time.perf_counter() - start) * 1000, 2),
+        )
+        self.last_health = report
+        return report
+
+    def _record_probe(self, name: str, error: InstanceError | None) -> None:
+        guard = self._guard(name)
+        if error is None:
+            new = breaker.on_success(guard)
+        elif isinstance(error, Unreachable | Uncertain):
+            new = breaker.on_unreachable(guard, self._clock(), self.settings.cooldown, error.detail)
+        else:
+            return
+        if new != guard:
+            self._save_guard(name, new)
+
+    # --- adding -------------------------------------------------------------------------------
+
+    async def add_torrents(
+        self,
+        items: Iterable[str | Item],
+        *,
+        category: str | None = None,
+        tags: str | Sequence[str] | None = None,
+        savepath: str | None = None,
+        paused: bool = False,
+        rename: str | None = None,
+    ) -> AddResult:
+        """Record every item, then deliver it now or leave it queued; invalid input is rejected."""
+        options = AddOptions(
+            category=category,
+            tags=",".join(tags) if isinstance(tags, list | tuple) else tags,  # type: ignore[arg-type]
+            savepath=savepath,
+            paused=paused,
+            rename=rename,
+        )
+        result = AddResult()
+        valid: list[tuple[str, Item]] = []
+        for raw in items:
+            if isinstance(raw, Item):
+                valid.append((raw.source, raw))
+                continue
+            try:
+                valid.append((raw, parse_item(raw)))
+            except ItemError as exc:
+                result.items.append(ItemResult(raw, raw[:60], None, "rejected", None, str(exc)))
+        if not valid:
+            return result
+        entries = self.ledger.record(
+            [
+                NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options=options.as_dict())
+                for _, i in valid
+            ],
+            reason="received",
+        )
+        pending = [_Pending(entry, item) for entry, (_, item) in zip(entries, valid, strict=True)]
+        outcomes = await self._deliver(pending, self._delivery_health)
+        for (raw, _), p in zip(valid, pending, strict=True):
+            r = outcomes[p.entry.id]
+            result.items.append(
+                ItemResult(raw, r.name, r.infohash, r.state, r.instance, r.reason, r.id)
+            )
+        return result
+
+    async def _delivery_health(self) -> HealthReport:
+        return await self.health_check(respect_breakers=True)
+
+    async def process_queue(self, *, limit: int | None = None) -> AddResult:
+        """Drain pending items that are due, in batches, with the same rules as ``add_torrents``."""
+        result = AddResult()
+        done = 0
+        health: HealthReport | None = None
+        while limit is None or done < limit:
+            if health is None or not health.healthy:
+                health = await self._delivery_health()
+            if not health.healthy:
+                break
+            size = self.settings.batch_size if limit is None else min(self.settings.batch_size, limit - done)
+            entries = self.ledger.claim_due(limit=size)
+            if not entries:
+                break
+            pending = []
+            for entry in entries:
+                try:
+                    item = item_from_ledger(entry.kind, entry.payload, source=f"ledger #{entry.id}")
+                except ItemError as exc:
+                    self.ledger.mark_rejected(entry.id, reason=str(exc))
+                    result.items.append(ItemResult(entry.payload.decode(errors="replace")[:80], entry.name,
+                                                   None, "rejected", None, str(exc), entry.id))
+                    continue
+                pending.append(_Pending(entry, item))
+            current = health
+
+            async def known() -> HealthReport:
+                return current
+
+            outcomes = await self._deliver(pending, known)
+            for p in pending:
+                result.items.append(outcomes[p.entry.id])
+            done += len(entries)
+            if any(r.state == "queued" for r in outcomes.values()):
+                health = None  # something failed: look again before the next batch
+        return result
+
+    async def _deliver(
+        self, pending: list[_Pending], get_health: Callable[[], Awaitable[HealthReport]]
+    ) -> dict[int, ItemResult]:
+        """Try instances in order; whatever no instance took stays pending with the reason."""
+        out: dict[int, ItemResult] = {}
+        try:
+            health = await get_health()
+            order = [self.settings.instance(h.name) for h in health.instances if h.ok]
+            await self._reconcile_uncertain(pending, order)
+            for cfg in order:
+                todo = [p for p in pending if p.result is None]
+                if not todo:
+                    break
+                await self._deliver_to(cfg, todo)
+            why = _queue_reason(health)
+        except BaseException:
+            self._release_unresolved(pending, "interrupted")
+            raise
+        for p in pending:
+            if p.result is None and p.refusals and len(p.refusals) >= max(1, len(order)):
+                reason = "refused by " + "; ".join(p.refusals)
+                self.ledger.mark_rejected(p.entry.id, reason=reason)
+                p.result = self._result(p, "rejected", None, reason)
+        unresolved = [p for p in pending if p.result is None]
+        if unresolved:
+            error = "; ".join(sorted({e for p in unresolved for e in p.errors})) or why
+            self.ledger.mark_failed([p.entry.id for p in unresolved], reason=why, error=error[:500])
+            for p in unresolved:
+                p.result = self._result(p, "queued", None, why if not p.errors else f"{why}; {p.errors[-1]}")
+        for p in pending:
+            assert p.result is not None
+            out[p.entry.id] = p.result
+        return out
+
+    def _release_unresolved(self, pending: list[_Pending], why: str) -> None:
+        ids = [p.entry.id for p in pending if p.result is None]
+        if ids:
+            try:
+                self.ledger.mark_failed(ids, reason=why, error=why)
+            except QbFailoverError:
+                pass  # the claim expires with our process: the items are still pending
+
+    async def _reconcile_uncertain(self, pending: list[_Pending], order: list[InstanceConfig]) -> None:
+        """Items an earlier attempt sent without an answer: if they arrived, they are delivered."""
+        healthy = {c.name for c in order}
+        for cfg in order:
+            suspects = [p for p in pending if p.result is None and cfg.name in p.entry.uncertain
+                        and p.item.confirmable]
+            if not suspects or cfg.name not in healthy:
+                continue
+            try:
+                present = await self.webui(cfg).present(h for p in suspects for h in p.item.hashes)
+            except InstanceError:
+                continue
+            found = [p for p in suspects if p.item.hashes & present]
+            if found:
+                self.ledger.mark_delivered([p.entry.id for p in found], instance=cfg.name, reason="added")
+                for p in found:
+                    p.result = self._result(p, "delivered", cfg.name, "added")
+
+    async def _deliver_to(self, cfg: InstanceConfig, todo: list[_Pending]) -> None:
+        groups: dict[str, list[_Pending]] = {}
+        for p in todo:
+            groups.setdefault(json.dumps(p.entry.options, sort_keys=True), []).append(p)
+        size = self.settings.batch_size
+        for group in groups.values():
+            options = AddOptions.from_mapping(group[0].entry.options)
+            for start in range(0, len(group), size):
+                try:
+                    await self._deliver_batch(cfg, group[start : start + size], options)
+                except InstanceError as exc:
+                    for p in group[start:]:
+                        if p.result is None:
+                            p.errors.append(str(exc))
+                    if isinstance(exc, Unreachable | Uncertain):
+                        self._record_probe(cfg.name, exc)
+                    return  # this instance is done for this round: next instance
+
+    async def _deliver_batch(self, cfg: InstanceConfig, batch: list[_Pending], options: AddOptions) -> None:
+        ui = self.webui(cfg)
+        ledger = self.ledger
+        hashed = [p for p in batch if p.item.confirmable]
+        before = await ui.present(h for p in hashed for h in p.item.hashes) if hashed else set()
+        there = [p for p in hashed if p.item.hashes & before]
+        if there:
+            ledger.mark_delivered([p.entry.id for p in there], instance=cfg.name, reason="already there")
+            for p in there:
+                p.result = self._result(p, "delivered", cfg.name, "already there")
+        send = [p for p in hashed if p.result is None]
+        if send:
+            ids = [p.entry.id for p in send]
+            ledger.note_sent(ids, cfg.name)
+            try:
+                reply = await ui.add([p.item for p in send], options)
+            except Unreachable:
+                ledger.clear_sent(ids, cfg.name)  # never reached the instance
+                raise
+            present = await self._confirm(ui, send)
+            added = [p for p in send if p.item.hashes & present]
+            if added:
+                ledger.mark_delivered([p.entry.id for p in added], instance=cfg.name, reason="added")
+                for p in added:
+                    p.result = self._result(p, "delivered", cfg.name, "added")
+            for p in send:
+                if p.result is not None:
+                    continue
+                if p.item.kind == "torrent" and reply.status == 415:
+                    reason = f"{cfg.name} refused the .torrent file (HTTP 415: invalid torrent)"
+                    ledger.mark_rejected(p.entry.id, reason=reason)
+                    p.result = self._result(p, "rejected", None, reason)
+                elif not reply.accepted:
+                    ledger.clear_sent([p.entry.id], cfg.name)
+                    p.refusals.append(f"{cfg.name} ({reply.text or reply.status})")
+                else:
+                    p.errors.append(f"{cfg.name} accepted but did not show it within "
+                                    f"{self.settings.confirm_timeout:g} s")
+        for p in batch:
+            if p.result is None and not p.item.confirmable:
+                await self._deliver_unhashed(cfg, ui, p, options)
+
+    async def _deliver_unhashed(self, cfg: InstanceConfig, ui: WebUI, p: _Pending, options: AddOptions) -> None:
+        """URLs: qBittorrent fetches them itself, so its reply is all the receipt there is."""
+        self.ledger.note_sent([p.entry.id], cfg.name)
+        try:
+            reply = await ui.add([p.item], options)
+        except Unreachable:
+            self.ledger.clear_sent([p.entry.id], cfg.name)
+            raise
+        if reply.accepted:
+            self.ledger.mark_delivered([p.entry.id], instance=cfg.name, reason="accepted (URL)")
+            p.result = self._result(p, "delivered", cfg.name, "accepted (URL)")
+        else:
+            self.ledger.clear_sent([p.entry.id], cfg.name)
+            p.refusals.append(f"{cfg.name} ({reply.text or reply.status})")
+
+    async def _confirm(self, ui: WebUI, send: list[_Pending]) -> set[str]:
+        """Poll torrents/info until every item shows up (magnets appear asynchronously)."""
+        wanted = {h for p in send for h in p.item.hashes}
+        deadline = time.monotonic() + self.settings.confirm_timeout
+        delay = 0.005
+        while True:
+            present = await ui.present(wanted)
+            if all(p.item.hashes & present for p in send) or time.monotonic() >= deadline:
+                return present
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _result(self, p: _Pending, state: ItemState, instance: str | None, reason: str) -> ItemResult:
+        return ItemResult(
+            item=p.item.source if p.item.kind != "torrent" else p.item.source,
+            name=p.item.name,
+            infohash=p.item.v1 or p.item.v2,
+            state=state,
+            instance=instance,
+            reason=reason,
+            id=p.entry.id,
+        )
+
+    # --- the spec's JSON queue file -----------------------------------------------------------
+
+    async def process_queue_file(self, path: str | os.PathLike[str] | None = None) -> AddResult:
+        """The spec's semantics: try each magnet, keep the failed ones, delete the file when empty."""
+        from .queuefile import QueueFile, now_iso, read_queue_file, write_queue_file
+
+        file = Path(path) if path is not None else Path("qbittorrent_queue.json")
+        queue = read_queue_file(file)
+        result = await self.add_torrents(queue.magnets)
+        keep = [r.item for r in result.items if r.state == "queued"]
+        if keep:
+            write_queue_file(
+                file,
+                QueueFile(saved_at=now_iso(), reason=queue.reason, magnets=keep,
+                          instructions=queue.instructions),
+            )
+        else:
+            file.unlink(missing_ok=True)
+        return result
+
+
+def _gated(h: InstanceHealth, cfg: InstanceConfig, vpn: VpnHealth) -> InstanceHealth:
+    status = gate_on_vpn(h.status, cfg.requires_vpn, vpn)
+    if status is h.status:
+        return h
+    from dataclasses import replace
+
+    return replace(h, status=status, detail=f"VPN probe failed ({vpn.detail})")
+
+
+def _queue_reason(health: HealthReport) -> str:
+    parts = [f"{i.name} {i.status}" for i in health.instances if not i.ok]
+    if not health.healthy:
+        return "no instance available: " + ", ".join(parts)
+    return "not delivered: " + (", ".join(parts) or "every instance failed")
+
+
+class ResilientQBittorrentClient:
+    """The spec's client for synchronous callers: same engine, on a private event loop.
+
+    With no arguments it reads the spec's variables from the environment and ``.env``.
+    """
+
+    def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._async = AsyncResilientClient(settings, **kwargs)
+
+    @property
+    def settings(self) -> Settings:
+        return self._async.settings
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._async.ledger
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        return self._loop.run_until_complete(coro)
+
+    def health_check(self) -> HealthReport:
+        return self._run(self._async.health_check())
+
+    def add_torrents(self, items: Iterable[str | Item], **options: Any) -> AddResult:
+        return self._run(self._async.add_torrents(items, **options))
+
+    def process_queue(self, *, limit: int | None = None) -> AddResult:
+        return self._run(self._async.process_queue(limit=limit))
+
+    def process_queue_file(self, path: str | os.PathLike[str] | None = None) -> AddResult:
+        return self._run(self._async.process_queue_file(path))
+
+    def unblock(self, name: str | None = None) -> list[str]:
+        return self._async.unblock(name)
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._run(self._async.aclose())
+            self._loop.close()
+
+    def __enter__(self) -> ResilientQBittorrentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

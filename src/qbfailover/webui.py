@@ -1,0 +1,352 @@
+"""One qBittorrent instance over its WebUI API, with every outcome mapped onto ``errors``.
+
+No retries and no failover here (that is ``client``'s job): one call, one answer or one error.
+The only repeat is the re-login after a 403 on a non-login call, which is safe because a 403 means
+the request was refused before it was applied.
+
+Protocol generations handled (see docs/qbittorrent-facts in the README):
+- login: 4.x answers 200 ``Ok.``/``Fails.``; 5.2+ answers 204 / 401. A ban is 403 on both.
+- session cookie: ``SID`` (4.x), ``QBT_SID_<port>`` (5.2+); one cookie jar per instance.
+- torrents/add: 4.x answers ``Ok.``/``Fails.``; 5.2+ answers JSON counts, 409 when nothing was added.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .config import InstanceConfig
+from .errors import AuthFailed, Banned, Rejected, Unreachable, Uncertain
+from .items import Item
+
+INFO_CHUNK = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AddReply:
+    """What qBittorrent said to one torrents/add request (not proof of anything by itself)."""
+
+    status: int
+    accepted: bool
+    text: str
+    counts: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddOptions:
+    """Options applied to every item of one add request."""
+
+    category: str | None = None
+    tags: str | None = None
+    savepath: str | None = None
+    paused: bool = False
+    rename: str | None = None
+
+    def form(self) -> dict[str, str]:
+        data: dict[str, str] = {}
+        if self.category:
+            data["category"] = self.category
+        if self.tags:
+            data["tags"] = self.tags
+        if self.savepath:
+            data["savepath"] = self.savepath
+        if self.paused:
+            # qBittorrent 5.0 renamed paused → stopped; older versions ignore the unknown key.
+            data["paused"] = "true"
+            data["stopped"] = "true"
+        if self.rename:
+            data["rename"] = self.rename
+        return data
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, object]) -> AddOptions:
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            return str(value) if value not in (None, "") else None
+
+        return cls(
+            category=text("category"),
+            tags=text("tags"),
+            savepath=text("savepath"),
+            paused=bool(raw.get("paused", False)),
+            rename=text("rename"),
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            key: value
+            for key, value in (
+                ("category", self.category),
+                ("tags", self.tags),
+                ("savepath", self.savepath),
+                ("paused", self.paused),
+                ("rename", self.rename),
+            )
+            if value not in (None, False, "")
+        }
+
+
+class WebUI:
+    """A persistent session with one qBittorrent WebUI (its own httpx client and cookie jar)."""
+
+    def __init__(
+        self,
+        config: InstanceConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url + "api/v2/",
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+            # The WebUI drops idle keep-alive connections after ~8.5 s; reusing one it has just
+            # closed would make a POST's fate ambiguous, so expire ours first.
+            limits=httpx.Limits(max_connections=4, keepalive_expiry=5.0),
+            verify=config.verify,
+            transport=transport,
+            headers={"User-Agent": "qbfailover"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self.logged_in = False
+        # Set by the client: a login budget (returns why a login must not be tried) and a
+        # listener for login outcomes ("ok", "failed", "banned"), so no wrong password loops.
+        self.login_gate: Callable[[], str | None] | None = None
+        self.on_login: Callable[[str], None] | None = None
+        self.version: str | None = None
+        self.api_version: str | None = None
+
+    def __repr__(self) -> str:
+        return f"WebUI(name={self.name!r}, url={self.config.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- session ------------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.config.api_key:
+            return {"Authorization": f"Bearer {self.config.api_key.reveal()}"}
+        return {}
+
+    async def login(self, *, timeout: float | None = None) -> None:
+        """Log in once; AuthFailed / Banned are final for this attempt."""
+        if self.config.api_key:
+            self.logged_in = True
+            return
+        refusal = self.login_gate() if self.login_gate else None
+        if refusal:
+            raise AuthFailed(self.name, refusal)
+        data = {"username": self.config.username, "password": self.config.password.reveal()}
+        resp = await self._send("POST", "auth/login", data=data, timeout=timeout, idempotent=True)
+        body = resp.text.strip()
+        if resp.status_code == 204 or (resp.status_code == 200 and body == "Ok."):
+            self.logged_in = True
+            self._notify("ok")
+            return
+        self.logged_in = False
+        self._client.cookies.clear()
+        if resp.status_code == 403 and "banned" in body.lower():
+            self._notify("banned")
+            raise Banned(self.name, "qBittorrent has banned this host's IP after failed logins")
+        if (resp.status_code == 200 and body == "Fails.") or (
+            resp.status_code == 401 and body in ("", "Fails.")
+        ):
+            self._notify("failed")
+            raise AuthFailed(self.name, "wrong username or password")
+        raise self._rejected("login", resp)
+
+    def _notify(self, outcome: str) -> None:
+        if self.on_login is not None:
+            self.on_login(outcome)
+
+    async def ensure_session(self, *, timeout: float | None = None) -> None:
+        if not self.logged_in:
+            await self.login(timeout=timeout)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """An authenticated call; on 403 log in again once (a 403 was never applied)."""
+        await self.ensure_session(timeout=timeout)
+        resp = await self._send(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
+        if resp.status_code == 403:
+            self.logged_in = False
+            await self.login(timeout=timeout)
+            resp = await self._send(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
+            if resp.status_code == 403:
+                raise Rejected(self.name, "403 Forbidden even after a fresh login", 403)
+        return resp
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One HTTP exchange; transport failures become Unreachable or Uncertain."""
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(
+                min(timeout, self.config.read_timeout),
+                connect=min(timeout, self.config.connect_timeout),
+            )
+        try:
+            return await self._client.request(
+                method, path, headers=self._auth_headers(), **kwargs, **extra
+            )
+        except httpx.ConnectTimeout:
+            raise Unreachable(self.name, "connect timeout (host or VPN path down?)") from None
+        except httpx.ConnectError as exc:
+            raise Unreachable(self.name, _connect_detail(exc)) from None
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError,
+                httpx.ReadError, httpx.WriteError) as exc:
+            what = "read timeout" if isinstance(exc, httpx.ReadTimeout) else type(exc).__name__
+            if idempotent:
+                raise Unreachable(self.name, f"{what} (instance frozen or overloaded?)") from None
+            raise Uncertain(self.name, f"{what} after sending: the request may have been applied") from None
+        except httpx.PoolTimeout:
+            raise Unreachable(self.name, "no free connection (pool timeout)") from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(self.name, f"{type(exc).__name__}") from None
+
+    def _rejected(self, what: str, resp: httpx.Response) -> Rejected:
+        body = resp.text.strip().replace("\n", " ")[:120]
+        hint = ""
+        if resp.status_code == 401:
+            hint = " (CSRF or Host-header check: is the URL's host:port the one qBittorrent serves?)"
+        elif resp.status_code == 404:
+            hint = " (is this URL a qBittorrent WebUI?)"
+        return Rejected(
+            self.name, f"{what} answered HTTP {resp.status_code} {body!r}{hint}", resp.status_code
+        )
+
+    # --- queries ------------------------------------------------------------------------------
+
+    async def fetch_version(self, *, timeout: float | None = None) -> str:
+        resp = await self._call("GET", "app/version", idempotent=True, timeout=timeout)
+        if resp.status_code != 200:
+            raise self._rejected("app/version", resp)
+        self.version = resp.text.strip()
+        return self.version
+
+    async def fetch_api_version(self, *, timeout: float | None = None) -> str:
+        resp = await self._call("GET", "app/webapiVersion", idempotent=True, timeout=timeout)
+        if resp.status_code != 200:
+            raise self._rejected("app/webapiVersion", resp)
+        self.api_version = resp.text.strip()
+        return self.api_version
+
+    async def present(self, hashes: Iterable[str]) -> set[str]:
+        """Which of ``hashes`` (lower-case hex) are on this instance, under any of its hashes."""
+        wanted = sorted({h.lower() for h in hashes})
+        found: set[str] = set()
+        for start in range(0, len(wanted), INFO_CHUNK):
+            chunk = wanted[start : start + INFO_CHUNK]
+            resp = await self._call(
+                "GET", "torrents/info", idempotent=True, params={"hashes": "|".join(chunk)}
+            )
+            if resp.status_code != 200:
+                raise self._rejected("torrents/info", resp)
+            found.update(parse_info_hashes(self.name, resp))
+        return found
+
+    # --- the one non-idempotent call ----------------------------------------------------------
+
+    async def add(self, items: Sequence[Item], options: AddOptions) -> AddReply:
+        """Send ``items`` in one torrents/add request; Uncertain if the answer never came."""
+        urls = [i.source for i in items if i.kind != "torrent"]
+        files = [
+            ("torrents", (f"{i.v1 or i.v2 or 'item'}.torrent", i.data or b"", "application/x-bittorrent"))
+            for i in items
+            if i.kind == "torrent"
+        ]
+        data = options.form()
+        if urls:
+            data["urls"] = "\n".join(urls)
+        resp = await self._call(
+            "POST", "torrents/add", idempotent=False, data=data, files=files or None
+        )
+        return parse_add_reply(self.name, resp)
+
+
+def parse_add_reply(name: str, resp: httpx.Response) -> AddReply:
+    """Map both generations' add replies; hard refusals (401, 5xx, …) raise Rejected."""
+    status = resp.status_code
+    body = resp.text.strip()
+    if status in (200, 202):
+        if body == "Ok.":
+            return AddReply(status, True, body)
+        if body == "Fails.":
+            return AddReply(status, False, body)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            counts = {
+                k: int(v)
+                for k, v in doc.items()
+                if k in ("success_count", "failure_count", "pending_count") and isinstance(v, int)
+            }
+            accepted = counts.get("success_count", 0) + counts.get("pending_count", 0) > 0
+            return AddReply(status, accepted, body[:200], counts)
+        return AddReply(status, True, body[:200])
+    if status == 409:  # 5.2+: nothing was added (duplicates or all invalid)
+        return AddReply(status, False, body[:200])
+    if status == 415:  # a .torrent in the request was not valid; other items may still be added
+        return AddReply(status, False, body[:200] or "invalid torrent file")
+    raise Rejected(
+        name,
+        f"torrents/add answered HTTP {status} {body[:120]!r}",
+        status,
+    )
+
+
+def parse_info_hashes(name: str, resp: httpx.Response) -> set[str]:
+    """All hashes a torrents/info reply names: ``hash``, ``infohash_v1`` and ``infohash_v2``."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise Rejected(name, "torrents/info did not answer JSON", resp.status_code) from None
+    if not isinstance(doc, list):
+        raise Rejected(name, "torrents/info did not answer a JSON list", resp.status_code)
+    out: set[str] = set()
+    for entry in doc:
+        if not isinstance(entry, dict):
+            continue
+        for key in ("hash", "infohash_v1", "infohash_v2"):
+            value = entry.get(key)
+            if isinstance(value, str) and value:
+                out.add(value.lower())
+    return out
+
+
+def _connect_detail(exc: httpx.ConnectError) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused (qBittorrent not running?)"
+    if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+        return "host name not found"
+    if "ssl" in text or "certificate" in text:
+        return "TLS failed (certificate not trusted? set verify = \"/path/ca.pem\")"
+    return "cannot connect (" + (str(exc)[:80] or type(exc).__name__) + ")"
+
+
+def monotonic_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
