@@ -40,9 +40,7 @@ __all__ = [
     "write_queue_file",
 ]
 
-DEFAULT_INSTRUCTIONS: Final = (
-    "Manually add these to qBittorrent when available, or paste into web UI"
-)
+DEFAULT_INSTRUCTIONS: Final = "Manually add these to qBittorrent when available, or paste into web UI"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +86,7 @@ def read_queue_file(path: Path) -> QueueFile:
         text = data.decode("utf-8-sig")  # Tolerate the BOM some Windows editors add.
     except UnicodeDecodeError as exc:
         raise StoreError(
-            f"queue file {path} is not UTF-8 text (bad byte at offset {exc.start}); "
-            f"save it as UTF-8"
+            f"queue file {path} is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
         ) from exc
     try:
         doc = json.loads(text)
@@ -105,8 +102,7 @@ def read_queue_file(path: Path) -> QueueFile:
         )
     if "magnets" not in doc:
         raise StoreError(
-            f'queue file {path} has no "magnets" list; add "magnets": [...] '
-            f"or point to the right file"
+            f'queue file {path} has no "magnets" list; add "magnets": [...] or point to the right file'
         )
     magnets = doc["magnets"]
     if not isinstance(magnets, list):
@@ -127,8 +123,7 @@ def read_queue_file(path: Path) -> QueueFile:
             return default
         if not isinstance(value, str):
             raise StoreError(
-                f'queue file {path}: "{name}" is {_type_name(value)}, not a string; '
-                f"quote it or remove it"
+                f'queue file {path}: "{name}" is {_type_name(value)}, not a string; quote it or remove it'
             )
         return value
 

@@ -125,9 +125,7 @@ def test_missing_file_is_a_store_error(tmp_path: Path) -> None:
         read_queue_file(path)
 
 
-def test_failed_replace_leaves_original_intact(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_replace_leaves_original_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the final rename fails, the old file is untouched and no temp file is left."""
     path = _put(tmp_path, SPEC_EXAMPLE)
 
@@ -141,9 +139,7 @@ def test_failed_replace_leaves_original_intact(
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
-def test_interrupted_write_leaves_no_temp_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_interrupted_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A KeyboardInterrupt mid-write propagates as is and cleans up the temp file."""
     path = _put(tmp_path, SPEC_EXAMPLE)
 
