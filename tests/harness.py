@@ -53,8 +53,12 @@ class Runtime:
             return ["qbittorrent-nox", f"--profile={profile}", f"--webui-port={port}"]
         inner = "/" + str(profile.relative_to(self.chroot))
         return [
-            "chroot", str(self.chroot), "qbittorrent-nox", f"--profile={inner}",
-            f"--webui-port={port}", "--confirm-legal-notice",
+            "chroot",
+            str(self.chroot),
+            "qbittorrent-nox",
+            f"--profile={inner}",
+            f"--webui-port={port}",
+            "--confirm-legal-notice",
         ]
 
     @property
@@ -170,9 +174,7 @@ class QbtInstance:
             os.kill(self.proc.pid, signal.SIGCONT)
 
 
-def wait_listening(
-    host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None
-) -> None:
+def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll until something accepts TCP connections on host:port (or the process dies)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -200,8 +202,7 @@ def _nft(*args: str) -> None:
 def blackhole(address: str) -> None:
     """Drop every packet to ``address``: connects time out like a dead VPN path."""
     _nft("add", "table", "inet", NFT_TABLE)
-    _nft("add", "chain", "inet", NFT_TABLE, "out",
-         "{ type filter hook output priority 0; policy accept; }")
+    _nft("add", "chain", "inet", NFT_TABLE, "out", "{ type filter hook output priority 0; policy accept; }")
     _nft("add", "rule", "inet", NFT_TABLE, "out", "ip", "daddr", address, "drop")
 
 

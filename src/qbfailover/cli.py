@@ -43,8 +43,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML file describing the instances (else QBFAILOVER_CONFIG, else the spec's variables).",
-                 envvar="QBFAILOVER_CONFIG", show_envvar=True),
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML file describing the instances (else QBFAILOVER_CONFIG, else the spec's variables).",
+        envvar="QBFAILOVER_CONFIG",
+        show_envvar=True,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the stable JSON document instead of text.")]
 
@@ -116,8 +121,13 @@ def _print_results(items: list[Any]) -> None:
 
 @app.command()
 def add(
-    items: Annotated[list[str] | None, typer.Argument(help="Magnet links, http(s) URLs or .torrent paths.")] = None,
-    from_file: Annotated[str | None, typer.Option("--from-file", "-f", help="Read items, one per line, from PATH ('-' for stdin).")] = None,
+    items: Annotated[
+        list[str] | None, typer.Argument(help="Magnet links, http(s) URLs or .torrent paths.")
+    ] = None,
+    from_file: Annotated[
+        str | None,
+        typer.Option("--from-file", "-f", help="Read items, one per line, from PATH ('-' for stdin)."),
+    ] = None,
     category: Annotated[str | None, typer.Option(help="qBittorrent category (created if missing).")] = None,
     tags: Annotated[str | None, typer.Option(help="Comma-separated tags.")] = None,
     savepath: Annotated[str | None, typer.Option(help="Download folder on the instance.")] = None,
@@ -165,7 +175,7 @@ def status(
         _emit_json(doc)
     else:
         _print_status(doc)
-    raise typer.Exit(int(doc["exit_code"]))  # type: ignore[call-overload]
+    raise typer.Exit(int(str(doc["exit_code"])))
 
 
 def _print_status(doc: dict[str, Any]) -> None:
@@ -180,7 +190,10 @@ def _print_status(doc: dict[str, Any]) -> None:
         lat = f"{inst['latency_ms']:.0f} ms" if inst["latency_ms"] is not None else "-"
         ver = inst["version"] or "-"
         detail = f"  {escape(inst['detail'])}" if inst["detail"] and inst["status"] != "OK" else ""
-        out.print(f"{inst['name'] + ':':<11} {mark} {inst['status']:<14} {ver:<8} {lat:>8}  {escape(inst['url'])}{detail}")
+        out.print(
+            f"{inst['name'] + ':':<11} {mark} {inst['status']:<14} {ver:<8} {lat:>8}  "
+            f"{escape(inst['url'])}{detail}"
+        )
     q = doc["queue"]
     queue_text = f"{q['pending']} pending, oldest {_when(q['oldest'])}" if q["pending"] else "no queued items"
     out.print(f"Queue:      {queue_text}")
@@ -267,7 +280,10 @@ def queue_drain(
     if json_out:
         _emit_json({**result.as_dict(), "exit_code": result.exit_code})
     elif not result.items:
-        out.print("nothing delivered: queue empty, nothing due yet, or no instance healthy (see 'qbfailover status')")
+        out.print(
+            "nothing delivered: queue empty, nothing due yet, or no instance healthy "
+            "(see 'qbfailover status')"
+        )
     else:
         _print_results(result.items)
     raise typer.Exit(result.exit_code)
@@ -290,12 +306,19 @@ def queue_import(
         valid = []
         for raw in q.magnets:
             try:
-                valid.append(parse_item(raw) if raw.lower().startswith(("magnet:", "http")) else parse_item("magnet:" + raw))
+                valid.append(
+                    parse_item(raw)
+                    if raw.lower().startswith(("magnet:", "http"))
+                    else parse_item("magnet:" + raw)
+                )
             except QbFailoverError as exc:
                 rejected.append({"item": raw, "reason": str(exc)})
         with _ledger(config) as ledger:
             entries = ledger.record(
-                [NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options={}) for i in valid],
+                [
+                    NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options={})
+                    for i in valid
+                ],
                 reason=f"imported from {path.name}: {q.reason}"[:200],
                 claim=False,
             )
@@ -303,7 +326,10 @@ def queue_import(
     if json_out:
         _emit_json(doc)
     else:
-        out.print(f"imported {len(entries)} item(s) from {escape(str(path))} as pending; 'qbfailover queue drain' delivers them")
+        out.print(
+            f"imported {len(entries)} item(s) from {escape(str(path))} as pending; "
+            "'qbfailover queue drain' delivers them"
+        )
         for r in rejected:
             out.print(f"[red]✗[/] {escape(r['item'][:60])}  ({escape(r['reason'])})")
     raise typer.Exit(4 if rejected else 0)
@@ -331,7 +357,11 @@ def queue_export(
                 instructions=DEFAULT_INSTRUCTIONS,
             ),
         )
-    note = f" ({skipped} .torrent file(s) cannot be expressed as links and stay in the ledger)" if skipped else ""
+    note = (
+        f" ({skipped} .torrent file(s) cannot be expressed as links and stay in the ledger)"
+        if skipped
+        else ""
+    )
     out.print(f"wrote {len(links)} item(s) to {escape(str(path))}{note}")
 
 

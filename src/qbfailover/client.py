@@ -7,6 +7,7 @@ same coroutines on a private event loop for synchronous callers, so nothing is w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -24,11 +25,11 @@ from .errors import (
     InstanceError,
     ItemError,
     QbFailoverError,
-    Rejected,
     Uncertain,
     Unreachable,
 )
 from .health import (
+    VERDICTS,
     HealthReport,
     InstanceHealth,
     Status,
@@ -36,10 +37,9 @@ from .health import (
     VpnStatus,
     gate_on_vpn,
     overall_state,
-    VERDICTS,
 )
 from .items import Item, item_from_ledger, parse_item
-from .probes import probe_instance, probe_vpn, status_of
+from .probes import probe_instance, probe_vpn
 from .store import Entry, Ledger, NewEntry
 from .webui import AddOptions, WebUI
 
@@ -251,8 +251,12 @@ class AsyncResilientClient:
                 if name not in not_needed:
                     raise
                 health = InstanceHealth(
-                    name, Status.VPN_DOWN, detail="VPN down: not probed",
-                    priority=cfg.priority, requires_vpn=True, url=cfg.base_url,
+                    name,
+                    Status.VPN_DOWN,
+                    detail="VPN down: not probed",
+                    priority=cfg.priority,
+                    requires_vpn=True,
+                    url=cfg.base_url,
                 )
                 error = None
                 results[name] = health
@@ -260,7 +264,8 @@ class AsyncResilientClient:
             self._record_probe(name, error)
             results[name] = health
         instances = tuple(
-            _gated(results[cfg.name], cfg, vpn) for cfg in sorted(settings.instances, key=lambda c: c.priority)
+            _gated(results[cfg.name], cfg, vpn)
+            for cfg in sorted(settings.instances, key=lambda c: c.priority)
         )
         state = overall_state(instances)
         report = HealthReport(
@@ -324,13 +329,26 @@ class AsyncResilientClient:
             ],
             reason="received",
         )
-        pending = [_Pending(entry, item) for entry, (_, item) in zip(entries, valid, strict=True)]
-        outcomes = await self._deliver(pending, self._delivery_health)
-        for (raw, _), p in zip(valid, pending, strict=True):
-            r = outcomes[p.entry.id]
-            result.items.append(
-                ItemResult(raw, r.name, r.infohash, r.state, r.instance, r.reason, r.id)
-            )
+        pending: list[_Pending] = []
+        busy: dict[int, ItemResult] = {}
+        for entry, (_, item) in zip(entries, valid, strict=True):
+            if entry.claimed:
+                if all(p.entry.id != entry.id for p in pending):
+                    pending.append(_Pending(entry, item))
+            else:
+                busy[entry.id] = ItemResult(
+                    item.source,
+                    item.name,
+                    item.v1 or item.v2,
+                    "queued",
+                    None,
+                    "already queued and being delivered by another qbfailover process",
+                    entry.id,
+                )
+        outcomes = {**busy, **await self._deliver(pending, self._delivery_health)} if pending else busy
+        for (raw, _), entry in zip(valid, entries, strict=True):
+            r = outcomes[entry.id]
+            result.items.append(ItemResult(raw, r.name, r.infohash, r.state, r.instance, r.reason, r.id))
         return result
 
     async def _delivery_health(self) -> HealthReport:
@@ -356,16 +374,20 @@ class AsyncResilientClient:
                     item = item_from_ledger(entry.kind, entry.payload, source=f"ledger #{entry.id}")
                 except ItemError as exc:
                     self.ledger.mark_rejected(entry.id, reason=str(exc))
-                    result.items.append(ItemResult(entry.payload.decode(errors="replace")[:80], entry.name,
-                                                   None, "rejected", None, str(exc), entry.id))
+                    result.items.append(
+                        ItemResult(
+                            entry.payload.decode(errors="replace")[:80],
+                            entry.name,
+                            None,
+                            "rejected",
+                            None,
+                            str(exc),
+                            entry.id,
+                        )
+                    )
                     continue
                 pending.append(_Pending(entry, item))
-            current = health
-
-            async def known() -> HealthReport:
-                return current
-
-            outcomes = await self._deliver(pending, known)
+            outcomes = await self._deliver(pending, _known(health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
             done += len(entries)
@@ -410,17 +432,19 @@ class AsyncResilientClient:
     def _release_unresolved(self, pending: list[_Pending], why: str) -> None:
         ids = [p.entry.id for p in pending if p.result is None]
         if ids:
-            try:
+            # If even this fails, the claim dies with our process: the items are still pending.
+            with contextlib.suppress(QbFailoverError):
                 self.ledger.mark_failed(ids, reason=why, error=why)
-            except QbFailoverError:
-                pass  # the claim expires with our process: the items are still pending
 
     async def _reconcile_uncertain(self, pending: list[_Pending], order: list[InstanceConfig]) -> None:
         """Items an earlier attempt sent without an answer: if they arrived, they are delivered."""
         healthy = {c.name for c in order}
         for cfg in order:
-            suspects = [p for p in pending if p.result is None and cfg.name in p.entry.uncertain
-                        and p.item.confirmable]
+            suspects = [
+                p
+                for p in pending
+                if p.result is None and cfg.name in p.entry.uncertain and p.item.confirmable
+            ]
             if not suspects or cfg.name not in healthy:
                 continue
             try:
@@ -487,13 +511,16 @@ class AsyncResilientClient:
                     ledger.clear_sent([p.entry.id], cfg.name)
                     p.refusals.append(f"{cfg.name} ({reply.text or reply.status})")
                 else:
-                    p.errors.append(f"{cfg.name} accepted but did not show it within "
-                                    f"{self.settings.confirm_timeout:g} s")
+                    p.errors.append(
+                        f"{cfg.name} accepted but did not show it within {self.settings.confirm_timeout:g} s"
+                    )
         for p in batch:
             if p.result is None and not p.item.confirmable:
                 await self._deliver_unhashed(cfg, ui, p, options)
 
-    async def _deliver_unhashed(self, cfg: InstanceConfig, ui: WebUI, p: _Pending, options: AddOptions) -> None:
+    async def _deliver_unhashed(
+        self, cfg: InstanceConfig, ui: WebUI, p: _Pending, options: AddOptions
+    ) -> None:
         """URLs: qBittorrent fetches them itself, so its reply is all the receipt there is."""
         self.ledger.note_sent([p.entry.id], cfg.name)
         try:
@@ -522,7 +549,7 @@ class AsyncResilientClient:
 
     def _result(self, p: _Pending, state: ItemState, instance: str | None, reason: str) -> ItemResult:
         return ItemResult(
-            item=p.item.source if p.item.kind != "torrent" else p.item.source,
+            item=p.item.source,
             name=p.item.name,
             infohash=p.item.v1 or p.item.v2,
             state=state,
@@ -544,12 +571,22 @@ class AsyncResilientClient:
         if keep:
             write_queue_file(
                 file,
-                QueueFile(saved_at=now_iso(), reason=queue.reason, magnets=keep,
-                          instructions=queue.instructions),
+                QueueFile(
+                    saved_at=now_iso(), reason=queue.reason, magnets=keep, instructions=queue.instructions
+                ),
             )
         else:
             file.unlink(missing_ok=True)
         return result
+
+
+def _known(report: HealthReport) -> Callable[[], Awaitable[HealthReport]]:
+    """A health source that answers with a report already taken (a drain reuses its check)."""
+
+    async def known() -> HealthReport:
+        return report
+
+    return known
 
 
 def _gated(h: InstanceHealth, cfg: InstanceConfig, vpn: VpnHealth) -> InstanceHealth:

@@ -288,7 +288,7 @@ def _instance(path: Path, index: int, raw: object, env: Mapping[str, str]) -> In
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{path}: {where}.name is missing; give each instance a name")
     if not isinstance(url, str):
-        raise ConfigError(f"{path}: {where}.url is missing; e.g. url = \"http://127.0.0.1:8080/\"")
+        raise ConfigError(f'{path}: {where}.url is missing; e.g. url = "http://127.0.0.1:8080/"')
     password = raw.get("password")
     password_env = raw.get("password_env")
     if password is not None and password_env is not None:

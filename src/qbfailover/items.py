@@ -86,9 +86,7 @@ def parse_magnet(uri: str) -> Item:
         elif low.startswith("urn:btmh:"):
             m = _HEX_MULTIHASH_SHA256.fullmatch(xt[9:])
             if not m:
-                raise ItemError(
-                    f"magnet btmh is not a SHA-256 multihash (1220 + 64 hex): {_short(text)}"
-                )
+                raise ItemError(f"magnet btmh is not a SHA-256 multihash (1220 + 64 hex): {_short(text)}")
             v2 = m.group(1).lower()
     if v1 is None and v2 is None:
         raise ItemError(f"magnet has no urn:btih: or urn:btmh: infohash: {_short(text)}")
@@ -130,9 +128,7 @@ def parse_torrent(data: bytes, source: str = "<torrent>") -> Item:
     v2 = hashlib.sha256(raw_info).hexdigest() if version == 2 else None
     raw_name = info.values.get(b"name")
     name = raw_name.decode("utf-8", "replace") if isinstance(raw_name, bytes) else ""
-    return Item(
-        kind="torrent", source=source, name=name or (v1 or v2 or source), v1=v1, v2=v2, data=data
-    )
+    return Item(kind="torrent", source=source, name=name or (v1 or v2 or source), v1=v1, v2=v2, data=data)
 
 
 def parse_url(url: str) -> Item:
@@ -163,9 +159,7 @@ def parse_item(text: str) -> Item:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ItemError(
-            f"not a magnet, URL or existing .torrent file: {_short(value)}"
-        ) from None
+        raise ItemError(f"not a magnet, URL or existing .torrent file: {_short(value)}") from None
     except OSError as exc:
         raise ItemError(f"cannot read {value}: {exc.strerror or exc}") from None
     return parse_torrent(data, source=str(path))

@@ -7,6 +7,7 @@ refused port is known at once and a blackholed path costs one connect timeout, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import time
@@ -14,7 +15,7 @@ import time
 import httpx
 
 from .config import VpnProbeConfig, parse_host_port
-from .errors import AuthFailed, Banned, InstanceError, Rejected, Unreachable, Uncertain
+from .errors import AuthFailed, Banned, InstanceError, Rejected, Uncertain, Unreachable
 from .health import InstanceHealth, Status, VpnHealth, VpnStatus
 from .webui import WebUI
 
@@ -51,7 +52,8 @@ async def _icmp(target: str, timeout: float) -> tuple[bool, str]:
     try:
         code = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
         await proc.wait()
         return False, f"no ping reply from {target} within {timeout:g} s"
     return (code == 0, "ping reply" if code == 0 else f"no ping reply from {target}")

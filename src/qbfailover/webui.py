@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from .config import InstanceConfig
-from .errors import AuthFailed, Banned, Rejected, Unreachable, Uncertain
+from .errors import AuthFailed, Banned, Rejected, Uncertain, Unreachable
 from .items import Item
 
 INFO_CHUNK = 200
@@ -207,15 +207,18 @@ class WebUI:
                 connect=min(timeout, self.config.connect_timeout),
             )
         try:
-            return await self._client.request(
-                method, path, headers=self._auth_headers(), **kwargs, **extra
-            )
+            return await self._client.request(method, path, headers=self._auth_headers(), **kwargs, **extra)
         except httpx.ConnectTimeout:
             raise Unreachable(self.name, "connect timeout (host or VPN path down?)") from None
         except httpx.ConnectError as exc:
             raise Unreachable(self.name, _connect_detail(exc)) from None
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError,
-                httpx.ReadError, httpx.WriteError) as exc:
+        except (
+            httpx.ReadTimeout,
+            httpx.WriteTimeout,
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+            httpx.WriteError,
+        ) as exc:
             what = "read timeout" if isinstance(exc, httpx.ReadTimeout) else type(exc).__name__
             if idempotent:
                 raise Unreachable(self.name, f"{what} (instance frozen or overloaded?)") from None
@@ -279,9 +282,7 @@ class WebUI:
         data = options.form()
         if urls:
             data["urls"] = "\n".join(urls)
-        resp = await self._call(
-            "POST", "torrents/add", idempotent=False, data=data, files=files or None
-        )
+        resp = await self._call("POST", "torrents/add", idempotent=False, data=data, files=files or None)
         return parse_add_reply(self.name, resp)
 
 
@@ -344,7 +345,7 @@ def _connect_detail(exc: httpx.ConnectError) -> str:
     if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
         return "host name not found"
     if "ssl" in text or "certificate" in text:
-        return "TLS failed (certificate not trusted? set verify = \"/path/ca.pem\")"
+        return 'TLS failed (certificate not trusted? set verify = "/path/ca.pem")'
     return "cannot connect (" + (str(exc)[:80] or type(exc).__name__) + ")"
 
 
