@@ -90,6 +90,30 @@ def _run(factory: Callable[[Any], Any], config: Path | None) -> Any:
     return asyncio.run(go())
 
 
+@contextmanager
+def _progress(*, enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr for long runs, only when a person is watching."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
+
+
 def _emit_json(doc: object) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
@@ -275,8 +299,8 @@ def queue_drain(
     config: ConfigOpt = None,
 ) -> None:
     """Deliver due pending items now, with failover. Exit 0 all delivered, 3 some left, 4 some rejected."""
-    with errors_as_lines():
-        result = _run(lambda c: c.process_queue(limit=limit), config)
+    with errors_as_lines(), _progress(enabled=not json_out, label="draining") as tick:
+        result = _run(lambda c: c.process_queue(limit=limit, on_progress=tick), config)
     if json_out:
         _emit_json({**result.as_dict(), "exit_code": result.exit_code})
     elif not result.items:
@@ -296,32 +320,31 @@ def queue_import(
     config: ConfigOpt = None,
 ) -> None:
     """Record the magnets of a spec-format queue file as pending (the file is left untouched)."""
-    from .items import parse_item
+    from .items import link_item
     from .queuefile import read_queue_file
     from .store import NewEntry
 
     rejected: list[dict[str, str]] = []
+    entries: list[Any] = []
     with errors_as_lines():
         q = read_queue_file(path)
         valid = []
         for raw in q.magnets:
             try:
-                valid.append(
-                    parse_item(raw)
-                    if raw.lower().startswith(("magnet:", "http"))
-                    else parse_item("magnet:" + raw)
-                )
+                valid.append(link_item(raw))
             except QbFailoverError as exc:
                 rejected.append({"item": raw, "reason": str(exc)})
-        with _ledger(config) as ledger:
-            entries = ledger.record(
-                [
+        reason = f"imported from {path.name}: {q.reason}"[:200]
+        with _ledger(config) as ledger, _progress(enabled=not json_out, label="importing") as tick:
+            for start in range(0, len(valid), 1000):
+                chunk = valid[start : start + 1000]
+                new = [
                     NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options={})
-                    for i in valid
-                ],
-                reason=f"imported from {path.name}: {q.reason}"[:200],
-                claim=False,
-            )
+                    for i in chunk
+                ]
+                entries += ledger.record(new, reason=reason, claim=False)
+                if tick is not None:
+                    tick(start + len(chunk), len(valid))
     doc = {"imported": len(entries), "rejected": rejected, "file": str(path)}
     if json_out:
         _emit_json(doc)

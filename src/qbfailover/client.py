@@ -354,10 +354,18 @@ class AsyncResilientClient:
     async def _delivery_health(self) -> HealthReport:
         return await self.health_check(respect_breakers=True)
 
-    async def process_queue(self, *, limit: int | None = None) -> AddResult:
-        """Drain pending items that are due, in batches, with the same rules as ``add_torrents``."""
+    async def process_queue(
+        self, *, limit: int | None = None, on_progress: Callable[[int, int], None] | None = None
+    ) -> AddResult:
+        """Drain pending items that are due, in batches, with the same rules as ``add_torrents``.
+
+        ``on_progress(done, total)`` is called after each batch (the CLI draws a progress bar).
+        """
         result = AddResult()
         done = 0
+        total = self.ledger.counts().get("pending", 0) if on_progress else 0
+        if limit is not None:
+            total = min(total, limit)
         health: HealthReport | None = None
         while limit is None or done < limit:
             if health is None or not health.healthy:
@@ -391,6 +399,8 @@ class AsyncResilientClient:
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
             done += len(entries)
+            if on_progress is not None:
+                on_progress(done, max(total, done))
             if any(r.state == "queued" for r in outcomes.values()):
                 health = None  # something failed: look again before the next batch
         return result
@@ -567,7 +577,9 @@ class AsyncResilientClient:
         file = Path(path) if path is not None else Path("qbittorrent_queue.json")
         queue = read_queue_file(file)
         result = await self.add_torrents(queue.magnets)
-        keep = [r.item for r in result.items if r.state == "queued"]
+        # Queued items stay for later; rejected ones stay too: the file is the user's data, and
+        # an invalid line deleted here would be gone with nothing but a printed reason.
+        keep = [r.item for r in result.items if r.state != "delivered"]
         if keep:
             write_queue_file(
                 file,
@@ -632,8 +644,10 @@ class ResilientQBittorrentClient:
     def add_torrents(self, items: Iterable[str | Item], **options: Any) -> AddResult:
         return self._run(self._async.add_torrents(items, **options))
 
-    def process_queue(self, *, limit: int | None = None) -> AddResult:
-        return self._run(self._async.process_queue(limit=limit))
+    def process_queue(
+        self, *, limit: int | None = None, on_progress: Callable[[int, int], None] | None = None
+    ) -> AddResult:
+        return self._run(self._async.process_queue(limit=limit, on_progress=on_progress))
 
     def process_queue_file(self, path: str | os.PathLike[str] | None = None) -> AddResult:
         return self._run(self._async.process_queue_file(path))

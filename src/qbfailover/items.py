@@ -165,6 +165,16 @@ def parse_item(text: str) -> Item:
     return parse_torrent(data, source=str(path))
 
 
+def link_item(text: str) -> Item:
+    """A queue-file line: a magnet, an http(s) URL or a bare 40-hex infohash (never a file path)."""
+    value = text.strip()
+    if _HEX40.fullmatch(value):
+        return parse_magnet(f"magnet:?xt=urn:btih:{value.lower()}")
+    if value.lower().startswith(("http://", "https://")):
+        return parse_url(value)
+    return parse_magnet(value)
+
+
 def item_from_ledger(kind: str, payload: bytes, source: str = "<ledger>") -> Item:
     """Rebuild an item from what the ledger stored."""
     if kind == "torrent":
@@ -242,6 +252,7 @@ __all__ = [
     "Item",
     "Kind",
     "item_from_ledger",
+    "link_item",
     "parse_item",
     "parse_magnet",
     "parse_torrent",
