@@ -1,0 +1,130 @@
+"""Every item kind end to end, and a frozen primary, against real qbittorrent-nox."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Topology
+from harness import magnet
+from qbfailover import AsyncResilientClient, State, Status
+from qbfailover.items import parse_torrent
+
+pytestmark = pytest.mark.integration
+
+
+def bencode(value: object) -> bytes:
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, str):
+        return bencode(value.encode())
+    if isinstance(value, list):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+    raise TypeError(type(value))
+
+
+def make_torrent(name: str) -> bytes:
+    """A tracker-less single-file v1 torrent (one 16 KiB piece of a name-derived payload)."""
+    payload = hashlib.sha256(name.encode()).digest() * 512
+    info = {
+        "name": name,
+        "length": len(payload),
+        "piece length": 16384,
+        "pieces": hashlib.sha1(payload).digest(),
+    }
+    return bencode({"info": info, "created by": "qbfailover tests"})
+
+
+@pytest.fixture
+def torrent_server(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
+    """Serve one .torrent over http on 127.0.0.1 (qBittorrent fetches URL items itself)."""
+    data = make_torrent("served-over-http")
+    (tmp_path / "served.torrent").write_bytes(data)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/served.torrent", data
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_torrent_file_confirmed_by_info_hash(topology: Topology, tmp_path: Path) -> None:
+    """A .torrent path is sent as multipart and confirmed by the SHA-1 of its info dict."""
+    path = tmp_path / "book.torrent"
+    path.write_bytes(make_torrent("book"))
+    expected = parse_torrent(path.read_bytes()).v1
+
+    async def go() -> None:
+        async with AsyncResilientClient(topology.settings()) as client:
+            result = await client.add_torrents([str(path), magnet(1, "mixed")], category="mixed")
+            assert [r.state for r in result.items] == ["delivered", "delivered"]
+            assert result.items[0].infohash == expected
+            assert result.items[0].instance == "primary"
+            again = await client.add_torrents([str(path)])
+            assert again.items[0].reason == "already there"
+
+    asyncio.run(go())
+
+
+def test_url_item_accepted(topology: Topology, torrent_server: tuple[str, bytes]) -> None:
+    """An http URL is handed to qBittorrent, which fetches it; the reply is the receipt."""
+    url, data = torrent_server
+
+    async def go() -> None:
+        async with AsyncResilientClient(topology.settings()) as client:
+            result = await client.add_torrents([url])
+            assert result.items[0].state == "delivered"
+            assert result.items[0].reason == "accepted (URL)"
+            ui = client.webui(topology.settings().instance("primary"))
+            expected = parse_torrent(data).v1
+            assert expected is not None
+            for _ in range(200):  # qBittorrent downloads the URL in the background
+                if expected in await ui.present([expected]):
+                    break
+                await asyncio.sleep(0.02)
+            assert expected in await ui.present([expected])
+
+    asyncio.run(go())
+
+
+def test_frozen_primary_times_out_and_secondary_takes_over(topology: Topology) -> None:
+    """A SIGSTOPped primary is TIMEOUT within the deadline; items go to the secondary."""
+
+    async def go() -> None:
+        settings = topology.settings(deadline=1.0)
+        async with AsyncResilientClient(settings) as client:
+            topology.primary.freeze()
+            try:
+                report = await client.health_check()
+                assert report.instance("primary").status is Status.TIMEOUT  # type: ignore[union-attr]
+                assert report.state is State.PRIMARY_DOWN
+                result = await client.add_torrents([magnet(i, "frozen") for i in range(3)])
+                assert {r.instance for r in result.items} == {"secondary"}
+                # The breaker remembers: the next delivery does not wait on the frozen primary again.
+                second = await client.health_check(respect_breakers=True)
+                assert "breaker open" in second.instance("primary").detail  # type: ignore[union-attr]
+            finally:
+                topology.primary.thaw()
+
+    asyncio.run(go())
