@@ -355,18 +355,22 @@ class AsyncResilientClient:
         return await self.health_check(respect_breakers=True)
 
     async def process_queue(
-        self, *, limit: int | None = None, on_progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        limit: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        health: HealthReport | None = None,
     ) -> AddResult:
         """Drain pending items that are due, in batches, with the same rules as ``add_torrents``.
 
         ``on_progress(done, total)`` is called after each batch (the CLI draws a progress bar).
+        ``health``: a report just taken (``watch``'s cycle), so the drain does not probe twice.
         """
         result = AddResult()
         done = 0
         total = self.ledger.counts().get("pending", 0) if on_progress else 0
         if limit is not None:
             total = min(total, limit)
-        health: HealthReport | None = None
         while limit is None or done < limit:
             if health is None or not health.healthy:
                 health = await self._delivery_health()

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -98,6 +98,9 @@ class Settings:
     auth_cooldown: float = 900.0
     batch_size: int = 500
     confirm_timeout: float = 3.0
+    # Notifications (watch): Apprise URLs and a plain JSON webhook; both carry tokens, hence Secret.
+    notify_apprise: tuple[Secret, ...] = ()
+    notify_webhook: Secret | None = None
 
     def instance(self, name: str) -> InstanceConfig:
         for inst in self.instances:
@@ -210,6 +213,7 @@ def _from_env(values: Mapping[str, str]) -> Settings:
         vpn=vpn,
         db_path=_db_path(values),
         deadline=_float(values.get("QBFAILOVER_DEADLINE", "2"), "QBFAILOVER_DEADLINE"),
+        **_notify(values, None, None),
     )
 
 
@@ -276,7 +280,53 @@ def _from_toml(path: Path, env: Mapping[str, str]) -> Settings:
         auth_cooldown=_num(general, "auth_cooldown", 900.0, path, "settings"),
         batch_size=int(_num(general, "batch_size", 500, path, "settings")),
         confirm_timeout=_num(general, "confirm_timeout", 3.0, path, "settings"),
+        **_notify(env, doc.get("notify"), path),
     )
+
+
+class _NotifyFields(TypedDict):
+    notify_apprise: tuple[Secret, ...]
+    notify_webhook: Secret | None
+
+
+def _notify(env: Mapping[str, str], table: object, path: Path | None) -> _NotifyFields:
+    """Notification targets: the TOML ``[notify]`` table if given, else QBFAILOVER_NOTIFY_URLS /
+    QBFAILOVER_WEBHOOK_URL. Errors name the key, never the URL (it usually holds a token)."""
+    where = f"{path}: notify" if path else "QBFAILOVER_NOTIFY_URLS"
+    if table is None:
+        apprise = env.get("QBFAILOVER_NOTIFY_URLS", "").replace(",", " ").split()
+        webhook = env.get("QBFAILOVER_WEBHOOK_URL", "").strip() or None
+        hook_key = "QBFAILOVER_WEBHOOK_URL"
+    else:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [notify] must be a table (apprise = [...], webhook = '...')")
+        raw = table.get("apprise", [])
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
+            raise ConfigError(f"{where}.apprise must be a list of URL strings")
+        apprise = [u.strip() for u in raw if u.strip()]
+        hook = table.get("webhook")
+        if hook is not None and not isinstance(hook, str):
+            raise ConfigError(f"{where}.webhook must be a URL string")
+        webhook = hook.strip() if hook else None
+        hook_key = f"{path}: notify.webhook"
+        where = f"{where}.apprise"
+    for index, url in enumerate(apprise):
+        if "://" not in url:
+            raise ConfigError(f"{where}[{index}] is not an Apprise URL (scheme://...); see apprise's docs")
+    if webhook is not None:
+        try:
+            parts = urlsplit(webhook)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"{hook_key} is not an http(s) URL; e.g. https://hooks.example/qbfailover")
+    return {
+        "notify_apprise": tuple(Secret(u) for u in apprise),
+        "notify_webhook": Secret(webhook) if webhook else None,
+    }
 
 
 def _instance(path: Path, index: int, raw: object, env: Mapping[str, str]) -> InstanceConfig:
