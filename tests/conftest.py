@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import (
-    HOST_RUNTIME,
+    QBT_SUITES,
     QbtInstance,
     Runtime,
     in_private_netns,
     nft_available,
     restore_all,
+    runtime_for,
 )
 from qbfailover.config import Settings, VpnProbeConfig
 
@@ -30,26 +34,96 @@ WEBUI_PORT = 52095
 
 def pytest_report_header(config: pytest.Config) -> str:
     where = "private network namespace" if in_private_netns() else "host network (loopback only)"
-    return f"qbfailover: {where}; nft faults: {'yes' if nft_available() else 'no'}"
+    versions = ",".join(qbt_versions(config))
+    return f"qbfailover: {where}; nft faults: {'yes' if nft_available() else 'no'}; qBittorrent: {versions}"
+
+
+# --- qBittorrent versions ---------------------------------------------------------------------
+# Core tests (these modules, or marked ``compat``) run once per selected version; every other test
+# runs on one version: 4.5 (the host's package) when selected, else the first one selected.
+CORE_MODULES = ("test_failover.py", "test_queue*.py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--qbt-versions",
+        default=None,
+        help="qBittorrent versions for the core integration tests, e.g. 4.5,5.3 "
+        "(default: $QBF_QBT_VERSIONS, else all of 4.5,5.1,5.3 as root, else 4.5)",
+    )
+
+
+def qbt_versions(config: pytest.Config) -> list[str]:
+    raw = config.getoption("--qbt-versions") or os.environ.get("QBF_QBT_VERSIONS")
+    if not raw:
+        raw = ",".join(QBT_SUITES) if os.geteuid() == 0 else "4.5"
+    labels = [v.strip() for v in raw.split(",") if v.strip()]
+    unknown = [v for v in labels if v not in QBT_SUITES]
+    if unknown or not labels:
+        raise pytest.UsageError(f"--qbt-versions: unknown {unknown or raw!r}; known: {', '.join(QBT_SUITES)}")
+    return labels
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "qbt_runtime" not in metafunc.fixturenames:
+        return
+    core = metafunc.definition.get_closest_marker("compat") is not None or any(
+        fnmatch.fnmatch(Path(str(metafunc.module.__file__)).name, pat) for pat in CORE_MODULES
+    )
+    if core:
+        versions = qbt_versions(metafunc.config)
+        metafunc.parametrize("qbt_runtime", versions, indirect=True, ids=versions)
+
+
+_RUNTIMES: dict[str, Runtime | str] = {}
+
+
+def qbt_runtime_of(label: str) -> Runtime:
+    """The checked runtime for a version label (once per session); fails the test with the fix."""
+    if label not in _RUNTIMES:
+        try:
+            _RUNTIMES[label] = runtime_for(label)
+        except RuntimeError as exc:
+            _RUNTIMES[label] = str(exc)
+    found = _RUNTIMES[label]
+    if isinstance(found, str):
+        pytest.fail(found, pytrace=False)
+    return found
 
 
 @pytest.fixture
-def qbt_factory(tmp_path: Path) -> Iterator[Callable[..., QbtInstance]]:
-    """Start real qbittorrent-nox instances; every one is stopped afterwards."""
+def qbt_runtime(request: pytest.FixtureRequest) -> Runtime:
+    """The qBittorrent version this test runs against (parametrized for core tests)."""
+    label = getattr(request, "param", None)
+    if label is None:
+        versions = qbt_versions(request.config)
+        label = "4.5" if "4.5" in versions else versions[0]
+    return qbt_runtime_of(str(label))
+
+
+@pytest.fixture
+def qbt_factory(tmp_path: Path, qbt_runtime: Runtime) -> Iterator[Callable[..., QbtInstance]]:
+    """Start real qbittorrent-nox instances (default: this test's version); all stopped afterwards."""
     started: list[QbtInstance] = []
+    chroot_roots: list[Path] = []
 
     def make(
         name: str,
         host: str = "127.0.0.1",
         port: int | None = None,
         *,
-        runtime: Runtime = HOST_RUNTIME,
+        runtime: Runtime | None = None,
         start: bool = True,
         **kwargs: Any,
     ) -> QbtInstance:
         from harness import free_port
 
-        root = tmp_path if runtime.chroot is None else _chroot_tmp(runtime, tmp_path)
+        runtime = runtime or qbt_runtime
+        if runtime.chroot is None:
+            root = tmp_path
+        else:
+            root = _chroot_tmp(runtime, tmp_path)
+            chroot_roots.append(root)
         inst = QbtInstance(
             name=name, host=host, port=port or free_port(host), root=root, runtime=runtime, **kwargs
         )
@@ -61,13 +135,16 @@ def qbt_factory(tmp_path: Path) -> Iterator[Callable[..., QbtInstance]]:
     yield make
     for inst in started:
         inst.stop()
+    for root in chroot_roots:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _chroot_tmp(runtime: Runtime, tmp_path: Path) -> Path:
+    """A fresh directory inside the chroot (shared by every test run on this machine: unique names)."""
     assert runtime.chroot is not None
-    root = runtime.chroot / "tmp" / "qbftest" / tmp_path.name
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    parent = runtime.chroot / "tmp" / "qbftest"
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=tmp_path.name + "-", dir=parent))
 
 
 @pytest.fixture

@@ -69,6 +69,38 @@ class Runtime:
 
 HOST_RUNTIME = Runtime("4.5")
 
+# The versions the compatibility tests know: label → Debian suite of its chroot ("" = the host's
+# package). scripts/qbt-chroots builds the chroots under QBF_QBT_CACHE with the same mapping.
+QBT_SUITES = {"4.5": "", "5.1": "trixie", "5.3": "sid"}
+QBT_CACHE = Path(os.environ.get("QBF_QBT_CACHE", "/var/cache/qbfailover"))
+
+
+def installed_version(runtime: Runtime) -> str:
+    """``qBittorrent v5.3.0`` → ``5.3.0``: what the runtime really runs."""
+    cmd = ["qbittorrent-nox", "--version"]
+    if runtime.chroot is not None:
+        cmd = ["chroot", str(runtime.chroot), *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    return out.stdout.strip().rpartition(" v")[2] if out.returncode == 0 else ""
+
+
+def runtime_for(label: str) -> Runtime:
+    """The runtime of a version label, checked to run that version; RuntimeError says the fix."""
+    suite = QBT_SUITES.get(label)
+    if suite is None:
+        raise RuntimeError(f"unknown qBittorrent version {label!r} (known: {', '.join(QBT_SUITES)})")
+    runtime = Runtime(label, QBT_CACHE / f"qbt-{suite}") if suite else HOST_RUNTIME
+    if runtime.chroot is not None and not (runtime.chroot / "usr/bin/qbittorrent-nox").exists():
+        raise RuntimeError(f"no qBittorrent {label} chroot at {runtime.chroot}: run scripts/qbt-chroots")
+    found = installed_version(runtime)
+    if found.split(".")[:2] != label.split("."):
+        where = runtime.chroot or "the host"
+        raise RuntimeError(
+            f"{where} runs qBittorrent {found or '(none)'}, not {label}: rebuild it from a pinned mirror "
+            f"(QBF_QBT_MIRROR, see scripts/qbt-chroots)"
+        )
+    return runtime
+
 
 @dataclass
 class QbtInstance:

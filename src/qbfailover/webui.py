@@ -4,10 +4,15 @@ No retries and no failover here (that is ``client``'s job): one call, one answer
 The only repeat is the re-login after a 403 on a non-login call, which is safe because a 403 means
 the request was refused before it was applied.
 
-Protocol generations handled (see docs/qbittorrent-facts in the README):
-- login: 4.x answers 200 ``Ok.``/``Fails.``; 5.2+ answers 204 / 401. A ban is 403 on both.
-- session cookie: ``SID`` (4.x), ``QBT_SID_<port>`` (5.2+); one cookie jar per instance.
-- torrents/add: 4.x answers ``Ok.``/``Fails.``; 5.2+ answers JSON counts, 409 when nothing was added.
+Protocol generations handled (measured on real 4.5.2, 5.1.0 and 5.3.0: docs/compat.md):
+- login: up to 5.1 200 ``Ok.``/``Fails.``; 5.2+ 204 / 401 ``Unauthorized``, the same 401 the
+  CSRF/Host checks give on every version, so a login 401 is told apart by one unauthenticated
+  request (403 there = the checks passed = wrong credentials). A ban is 403 on all versions.
+- session cookie: ``SID`` (up to 5.1), ``QBT_SID_<port>`` (5.2+); one cookie jar per instance.
+- torrents/add: up to 5.1 ``Ok.``/``Fails.``; 5.2+ JSON counts, 409 ``Conflict`` when nothing was
+  added (duplicates, bad magnets). Only 4.x reads ``paused``, only 5.x ``stopped``: we send both.
+- API keys (5.2+): ``Authorization: Bearer qbt_…``, no login and no cookie; a wrong key (or a
+  version without keys) is 403 on every call, which we report as AuthFailed, never a login loop.
 """
 
 from __future__ import annotations
@@ -156,11 +161,20 @@ class WebUI:
             self._notify("banned")
             raise Banned(self.name, "qBittorrent has banned this host's IP after failed logins")
         if (resp.status_code == 200 and body == "Fails.") or (
-            resp.status_code == 401 and body in ("", "Fails.")
+            resp.status_code == 401 and await self._checks_passed(timeout)
         ):
             self._notify("failed")
             raise AuthFailed(self.name, "wrong username or password")
         raise self._rejected("login", resp)
+
+    async def _checks_passed(self, timeout: float | None) -> bool:
+        """After a login 401: did the CSRF/Host checks pass, so the credentials were refused (5.2+)?
+
+        Without a session every API call but login answers 403 once those checks pass, and 401 when
+        they fail; the cookie jar was just cleared, so this request carries no session.
+        """
+        resp = await self._send("GET", "app/version", idempotent=True, timeout=timeout)
+        return resp.status_code == 403
 
     def _notify(self, outcome: str) -> None:
         if self.on_login is not None:
@@ -182,6 +196,9 @@ class WebUI:
         """An authenticated call; on 403 log in again once (a 403 was never applied)."""
         await self.ensure_session(timeout=timeout)
         resp = await self._send(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
+        if resp.status_code == 403 and self.config.api_key:
+            # A key opens no session to renew: 403 means this key is not (or no longer) valid.
+            raise AuthFailed(self.name, "API key refused (HTTP 403): wrong key, or qBittorrent before 5.2")
         if resp.status_code == 403:
             self.logged_in = False
             await self.login(timeout=timeout)
