@@ -283,7 +283,9 @@ class AsyncResilientClient:
         guard = self._guard(name)
         if error is None:
             new = breaker.on_success(guard)
-        elif isinstance(error, Unreachable | Uncertain):
+        elif isinstance(error, Unreachable | Uncertain) and "refused" not in error.detail:
+            # A refused connection costs < 1 ms to find out again, so it never opens the breaker:
+            # a restarted instance is used on the very next call. Timeouts, DNS and TLS do.
             new = breaker.on_unreachable(guard, self._clock(), self.settings.cooldown, error.detail)
         else:
             return
@@ -435,7 +437,12 @@ class AsyncResilientClient:
         unresolved = [p for p in pending if p.result is None]
         if unresolved:
             error = "; ".join(sorted({e for p in unresolved for e in p.errors})) or why
-            self.ledger.mark_failed([p.entry.id for p in unresolved], reason=why, error=error[:500])
+            self.ledger.mark_failed(
+                [p.entry.id for p in unresolved],
+                reason=why,
+                error=error[:500],
+                backoff=bool(health.healthy),
+            )
             for p in unresolved:
                 p.result = self._result(p, "queued", None, why if not p.errors else f"{why}; {p.errors[-1]}")
         for p in pending:

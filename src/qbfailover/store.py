@@ -615,9 +615,13 @@ class Ledger:
                 (reason, now, entry_id),
             )
 
-    def mark_failed(self, entry_ids: Sequence[int], *, reason: str, error: str) -> None:
+    def mark_failed(
+        self, entry_ids: Sequence[int], *, reason: str, error: str, backoff: bool = True
+    ) -> None:
         """Keep rows pending after a failed try: count it, back off, and release them.
 
+        ``backoff=False`` when no instance was even available: such rows are due again as soon
+        as a health check finds one (drains only run then), not minutes after the recovery.
         Rows another live process has claimed in the meantime are left alone.
         """
         if not entry_ids:
@@ -635,7 +639,7 @@ class Ledger:
                 )
                 for entry_id, attempts in conn.execute(sql, (self._owner, now, *chunk)).fetchall():
                     n = int(attempts) + 1
-                    delay = backoff_seconds(n, rand=self._rng)
+                    delay = backoff_seconds(n, rand=self._rng) if backoff else 0.0
                     rows.append((n, error, reason, now + delay, now, entry_id))
             conn.executemany(
                 "UPDATE entries SET attempts = ?, last_error = ?, reason = ?, "
