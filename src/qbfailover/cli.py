@@ -447,6 +447,11 @@ def queue_purge(
     out.print(f"purged {n} delivered item(s) older than {older_than}")
 
 
+from .cli_provision import register as _register_provision  # noqa: E402
+
+_register_provision(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,7 +1,15 @@
 """qBittorrent.conf for a secondary (or test) instance: the keys qBittorrent really reads.
 
-Written only while the instance is stopped: qBittorrent rewrites its config on exit. Values with
-``;`` or ``,`` are quoted, as QSettings would otherwise split them into lists.
+Written only while the instance is stopped: qBittorrent rewrites its config on exit. Values are
+written the way Qt's QSettings writes them (``qt_ini_value``): quoted when they hold ``;``, ``,`` or
+``=`` (QSettings would otherwise split them into lists), ``\\`` and ``"`` escaped, and every
+non-ASCII character as a ``\\xNNNN`` escape, because qBittorrent 4.x (Qt 5) reads the file as
+Latin-1: a raw UTF-8 ``é`` comes back as ``Ã©`` (measured on 4.5.2).
+
+Measured on 4.5.2 as well: the conf is rewritten on every exit with the process umask (a 0600 file
+comes back 0644), so the start scripts set ``umask 077``; the pre-4.4 key names
+(``[Preferences] Downloads\\SavePath``, ``Connection\\PortRangeMin``, ``Bittorrent\\DHT`` …) are
+still migrated by 4.5.2 when ``[Meta] MigrationVersion`` is absent.
 """
 
 from __future__ import annotations
@@ -9,6 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,22 +68,126 @@ class ConfOptions:
     interface: str | None = None
     interface_address: str | None = None
     password_hash: str | None = field(default=None, repr=False)
+    # Where qBittorrent writes qbittorrent.log (default: its own data/logs folder).
+    log_dir: Path | None = None
+    # "SQLite" keeps resume data in torrents.db (4.4+); "Legacy" is qBittorrent's .fastresume files.
+    resume_storage: str = "Legacy"
 
 
 def _b(value: bool) -> str:
     return "true" if value else "false"
 
 
+def qt_ini_value(value: str) -> str:
+    """``value`` as Qt 5's QSettings writes a string into an INI file (``iniEscapedString``).
+
+    Quoted if it holds ``;``, ``,`` or ``=`` or starts/ends with a space; ``\\`` and ``"`` are
+    backslash-escaped; control and non-ASCII characters become ``\\x`` + hex (UTF-16 units), and
+    a hex digit right after such an escape is escaped too so it cannot extend it. A leading ``@``
+    is doubled (``@ByteArray(``/``@Variant(`` are type markers). Qt 5 and Qt 6 both read this.
+    """
+    if value.startswith("@"):
+        value = "@" + value
+    out: list[str] = []
+    needs_quotes = False
+    escape_next_if_hex = False
+    simple = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    for unit in _utf16_units(value):
+        ch = chr(unit)
+        if ch in ";,=":
+            needs_quotes = True
+        if escape_next_if_hex and ch in "0123456789abcdefABCDEF":
+            out.append(f"\\x{unit:x}")
+            continue
+        escape_next_if_hex = False
+        if ch == "\0":
+            out.append("\\0")
+            escape_next_if_hex = True
+        elif ch in simple:
+            out.append(simple[ch])
+        elif ch in '"\\':
+            out.append("\\" + ch)
+        elif unit <= 0x1F or unit >= 0x7F:
+            out.append(f"\\x{unit:x}")
+            escape_next_if_hex = True
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if needs_quotes or text.startswith(" ") or text.endswith(" "):
+        text = f'"{text}"'
+    return text
+
+
+def _utf16_units(value: str) -> list[int]:
+    data = value.encode("utf-16-le", "surrogatepass")
+    return [int.from_bytes(data[i : i + 2], "little") for i in range(0, len(data), 2)]
+
+
+_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "0": "\0",
+    '"': '"',
+    "\\": "\\",
+    "'": "'",
+    "?": "?",
+}
+
+
+def qt_ini_unescape(raw: str) -> str:
+    """Read back one INI value as QSettings does (quotes, backslash and ``\\x`` escapes, ``@@``).
+
+    Values QSettings would read as a list (an unquoted ``,``) come back as the raw text joined by
+    ``, `` — good enough for the single strings qbfailover reads (paths, user name).
+    """
+    raw = raw.strip()
+    units: list[int] = []
+    i, n = 0, len(raw)
+    in_quotes = False
+    while i < n:
+        ch = raw[i]
+        if ch == '"':
+            in_quotes = not in_quotes
+            i += 1
+        elif ch == "\\" and i + 1 < n:
+            nxt = raw[i + 1]
+            if nxt == "x":
+                j = i + 2
+                while j < n and raw[j] in "0123456789abcdefABCDEF":
+                    j += 1
+                if j > i + 2:
+                    units.append(int(raw[i + 2 : j], 16) & 0xFFFF)
+                i = j
+            else:
+                units.extend(_utf16_units(_ESCAPES.get(nxt, nxt)))
+                i += 2
+        else:
+            units.extend(_utf16_units(ch))
+            i += 1
+    data = b"".join(u.to_bytes(2, "little") for u in units)
+    text = data.decode("utf-16-le", "surrogatepass")
+    return text[1:] if text.startswith("@@") else text
+
+
 def _q(value: str) -> str:
-    """Quote a value QSettings would otherwise read as a list."""
-    text = value.replace("\\", "/")
-    return f'"{text}"' if any(c in text for c in ";,") or text != text.strip() else text
+    """A string value, escaped for QSettings."""
+    return qt_ini_value(value)
+
+
+def _path(value: Path | str) -> str:
+    """A path as qBittorrent stores it: forward slashes (Windows too), escaped for QSettings."""
+    return qt_ini_value(str(value).replace("\\", "/"))
 
 
 def render_qbittorrent_conf(opts: ConfOptions) -> str:
     """The whole config file; 4.4+ key names unless ``opts.version`` is older (see README)."""
     pw_hash = opts.password_hash or hash_password(opts.password.reveal())
-    downloads = str(opts.downloads).replace("\\", "/")
+    downloads = str(opts.downloads).replace("\\", "/").rstrip("/") or "/"
     incomplete = downloads.rstrip("/") + "/.incomplete"
     finished = downloads.rstrip("/") + "/.torrents/completed"
     new_keys = opts.version >= (4, 4)
@@ -81,44 +195,50 @@ def render_qbittorrent_conf(opts: ConfOptions) -> str:
     pref: list[str] = ["[Preferences]"]
     if new_keys:
         bt += [
-            f"Session\\DefaultSavePath={_q(downloads)}",
-            f"Session\\TempPath={_q(incomplete)}",
+            f"Session\\DefaultSavePath={_path(downloads)}",
+            f"Session\\TempPath={_path(incomplete)}",
             "Session\\TempPathEnabled=true",
-            f"Session\\FinishedTorrentExportDirectory={_q(finished)}",
+            f"Session\\FinishedTorrentExportDirectory={_path(finished)}",
             f"Session\\Port={opts.bt_port}",
             "Session\\DHTEnabled=false",
             "Session\\PeXEnabled=false",
             "Session\\LSDEnabled=false",
             "Session\\AddTrackersEnabled=false",
             "Session\\QueueingSystemEnabled=false",
+            f"Session\\ResumeDataStorageType={opts.resume_storage}",
         ]
         if opts.interface:
-            bt += [f"Session\\Interface={opts.interface}", f"Session\\InterfaceName={opts.interface}"]
+            bt += [f"Session\\Interface={_q(opts.interface)}", f"Session\\InterfaceName={_q(opts.interface)}"]
         if opts.interface_address:
-            bt.append(f"Session\\InterfaceAddress={opts.interface_address}")
+            bt.append(f"Session\\InterfaceAddress={_q(opts.interface_address)}")
     else:
         pref += [
-            f"Downloads\\SavePath={_q(downloads)}",
-            f"Downloads\\TempPath={_q(incomplete)}",
+            f"Downloads\\SavePath={_path(downloads)}",
+            f"Downloads\\TempPath={_path(incomplete)}",
             "Downloads\\TempPathEnabled=true",
-            f"Downloads\\FinishedTorrentExportDir={_q(finished)}",
+            f"Downloads\\FinishedTorrentExportDir={_path(finished)}",
             f"Connection\\PortRangeMin={opts.bt_port}",
             "Bittorrent\\DHT=false",
             "Bittorrent\\PeX=false",
             "Bittorrent\\LSD=false",
+            "Bittorrent\\AddTrackers=false",
+            "Queueing\\QueueingEnabled=false",
         ]
         if opts.interface:
-            pref += [f"Connection\\Interface={opts.interface}", f"Connection\\InterfaceName={opts.interface}"]
+            pref += [
+                f"Connection\\Interface={_q(opts.interface)}",
+                f"Connection\\InterfaceName={_q(opts.interface)}",
+            ]
         if opts.interface_address:
-            pref.append(f"Connection\\InterfaceAddress={opts.interface_address}")
+            pref.append(f"Connection\\InterfaceAddress={_q(opts.interface_address)}")
     pref += [
         "Connection\\ResolvePeerCountries=false",
         "Connection\\UPnP=false",
         "General\\Locale=en",
-        f"WebUI\\Address={opts.bind}",
+        f"WebUI\\Address={_q(opts.bind)}",
         f"WebUI\\Port={opts.webui_port}",
         "WebUI\\Enabled=true",
-        f"WebUI\\Username={opts.username}",
+        f"WebUI\\Username={_q(opts.username)}",
         f'WebUI\\Password_PBKDF2="{pw_hash}"',
         f"WebUI\\LocalHostAuth={_b(opts.local_host_auth)}",
         "WebUI\\AuthSubnetWhitelistEnabled=false",
@@ -138,7 +258,8 @@ def render_qbittorrent_conf(opts: ConfOptions) -> str:
         ["[Network]", "PortForwardingEnabled=false", "Proxy\\OnlyForTorrents=false"],
         bt,
         pref,
-        ["[Application]", "FileLogger\\Enabled=true"],
+        ["[Application]", "FileLogger\\Enabled=true"]
+        + ([f"FileLogger\\Path={_path(opts.log_dir)}"] if opts.log_dir is not None else []),
     ]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
 
@@ -146,3 +267,74 @@ def render_qbittorrent_conf(opts: ConfOptions) -> str:
 def conf_path(profile: Path) -> Path:
     """Where qBittorrent reads its config for ``--profile=profile``."""
     return profile / "qBittorrent" / "config" / "qBittorrent.conf"
+
+
+# --- editing an existing file -----------------------------------------------------------------
+
+_SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*$")
+
+
+def _key_of(line: str) -> str | None:
+    if not line.strip() or line.lstrip().startswith((";", "#")) or _SECTION.match(line):
+        return None
+    key, sep, _ = line.partition("=")
+    return key.strip() if sep else None
+
+
+def read_ini_value(text: str, section: str, key: str) -> str | None:
+    """The unescaped value of ``key`` in ``[section]`` (keys as written: ``WebUI\\Username``)."""
+    current = None
+    for line in text.splitlines():
+        m = _SECTION.match(line)
+        if m:
+            current = m.group("name")
+            continue
+        if current == section and _key_of(line) == key:
+            return qt_ini_unescape(line.partition("=")[2])
+    return None
+
+
+def set_ini_values(text: str, section: str, values: Mapping[str, str]) -> str:
+    """``text`` with ``values`` (already escaped) set in ``[section]``; every other line untouched.
+
+    Existing keys are replaced in place; missing ones are appended to the section (created at the
+    end of the file if absent). Line endings of the original are kept.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines()
+    pending = dict(values)
+    current = None
+    section_end: int | None = None
+    out: list[str] = []
+    for line in lines:
+        m = _SECTION.match(line)
+        if m:
+            if current == section and section_end is None:
+                section_end = len(out)
+            current = m.group("name")
+            out.append(line)
+            continue
+        key = _key_of(line)
+        if current == section and key is not None and key in pending:
+            out.append(f"{key}={pending.pop(key)}")
+        else:
+            out.append(line)
+    if current == section and section_end is None:
+        section_end = len(out)
+    if pending:
+        added = [f"{k}={v}" for k, v in pending.items()]
+        if section_end is None:
+            out += (["", f"[{section}]"] if out else [f"[{section}]"]) + added
+        else:
+            while section_end > 0 and not out[section_end - 1].strip():
+                section_end -= 1
+            out[section_end:section_end] = added
+    return newline.join(out) + newline
+
+
+def password_values(password: str, username: str | None = None) -> dict[str, str]:
+    """The ``[Preferences]`` entries that set the WebUI password (PBKDF2) and, if given, user."""
+    values = {"WebUI\\Password_PBKDF2": f'"{hash_password(password)}"'}
+    if username is not None:
+        values["WebUI\\Username"] = qt_ini_value(username)
+    return values
