@@ -1,0 +1,370 @@
+"""The WebUI client against replies recorded from real qBittorrent 4.5.2, 5.1.0 and 5.3.0.
+
+Every status, header and body below was captured from a real server (tests/integration/test_compat.py
+pins the same behaviour live); httpx.MockTransport replays them so each protocol generation's
+mapping onto ``errors`` is tested without a server. 5.1.0 answered byte for byte like 4.5.2 except
+for the order of the cookie attributes, so "old" stands for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from qbfailover.config import InstanceConfig, Secret
+from qbfailover.errors import AuthFailed, Banned, Rejected
+from qbfailover.items import Item, parse_magnet
+from qbfailover.webui import AddOptions, WebUI, parse_add_reply, parse_info_hashes
+
+T = TypeVar("T")
+TEXT = {"content-type": "text/plain; charset=UTF-8"}
+JSON = {"content-type": "application/json"}
+Reply = tuple[int, dict[str, str], str]
+
+# Shared by every version (recorded identically on 4.5.2, 5.1.0 and 5.3.0).
+FORBIDDEN: Reply = (403, TEXT, "Forbidden")  # any API call without a session (or with a wrong key)
+HOST_CHECK: Reply = (401, TEXT, "Unauthorized")  # Host header not served (or a CSRF Origin)
+BANNED: Reply = (403, TEXT, "Your IP address has been banned after too many failed authentication attempts.")
+BAD_TORRENT: Reply = (415, TEXT, "Error: 'a.torrent' is not a valid torrent file.")
+
+OLD: dict[str, Reply] = {  # qBittorrent 4.5.2, WebAPI 2.8.19 (Debian 12)
+    "login_ok": (
+        200,
+        {**TEXT, "set-cookie": "SID=7Q82bPfVe3TVSLnmAytIrDWw7eMMBABD; HttpOnly; path=/; SameSite=Strict"},
+        "Ok.",
+    ),
+    "login_bad": (200, TEXT, "Fails."),
+    "version": (200, TEXT, "v4.5.2"),
+    "add_two": (200, TEXT, "Ok."),
+    "add_dup": (200, TEXT, "Fails."),
+    "add_mixed": (200, TEXT, "Ok."),
+    "add_zzz": (200, TEXT, "Ok."),  # 40 non-hex characters: "Ok." and nothing added
+}
+OLD_51_COOKIE = (
+    "SID=gGhNZRmkOFZqi0Y3nM3pqLXceX6Bqiom; HttpOnly; SameSite=Strict; path=/"  # 5.1.0, WebAPI 2.11.4
+)
+
+NEW: dict[str, Reply] = {  # qBittorrent 5.3.0, WebAPI 2.16.2 (Debian sid), WebUI on port 52095
+    "login_ok": (
+        204,
+        {
+            "set-cookie": "QBT_SID_52095=r7MuvH41xxFCiI5fy4h+RBY+Q1kGIGYf; HttpOnly; SameSite=Lax; "
+            "expires=Tue, 24-Nov-2026 10:22:25 GMT; path=/"
+        },
+        "",
+    ),
+    "login_bad": (401, TEXT, "Unauthorized"),
+    "version": (200, TEXT, "v5.3.0"),
+    "add_two": (
+        200,
+        JSON,
+        '{"added_torrent_ids":["a0bec3dd6fa33fb14aee39cf9fcfa6945d120a8b","4c7e47cd97aa496773c9860b34c24ee86b21bb50"],'
+        '"failure_count":0,"pending_count":0,"success_count":2}',
+    ),
+    "add_dup": (409, TEXT, "Conflict"),
+    "add_mixed": (
+        200,
+        JSON,
+        '{"added_torrent_ids":["cad67171bd56332ec6eccb96ea09e8ca8e687924"],'
+        '"failure_count":1,"pending_count":0,"success_count":1}',
+    ),
+    "add_zzz": (409, TEXT, "Conflict"),
+    "rotate": (200, JSON, '{"apiKey":"qbt_qHBXIcdGQa4y3xe8fCXBgusPB4Se"}'),
+}
+
+# torrents/info?hashes=<v2 cut to 40> for a hybrid single-file torrent, as 4.5.2 and 5.3.0 answered.
+HYBRID_V1 = "1f400e48bdc514f8606073ee81e89f46e4140649"
+HYBRID_V2 = "6f649603170774f17fa3df4878c9c39e0f3bbdd20c923d6180aa2a7c797a4a27"
+INFO_HYBRID_OLD = (
+    '[{"added_on":1795512143,"amount_left":11,"auto_tmm":false,"availability":-1,"category":"","completed":0,'
+    '"completion_on":0,"content_path":"hybrid.bin","dl_limit":0,"dlspeed":0,'
+    '"download_path":"/tmp/qbx/run/x-downloads/.incomplete","downloaded":0,"downloaded_session":0,'
+    '"eta":8640000,"f_l_piece_prio":false,"force_start":false,"hash":"6f649603170774f17fa3df4878c9c39e0f3bbdd2",'
+    '"infohash_v1":"1f400e48bdc514f8606073ee81e89f46e4140649",'
+    '"infohash_v2":"6f649603170774f17fa3df4878c9c39e0f3bbdd20c923d6180aa2a7c797a4a27","last_activity":1795512143,'
+    '"magnet_uri":"magnet:?xt=urn:btih:1f400e48bdc514f8606073ee81e89f46e4140649&xt=urn:btmh:'
+    '12206f649603170774f17fa3df4878c9c39e0f3bbdd20c923d6180aa2a7c797a4a27&dn=hybrid.bin","max_ratio":-1,'
+    '"max_seeding_time":-1,"name":"hybrid.bin","num_complete":0,"num_incomplete":0,"num_leechs":0,"num_seeds":0,'
+    '"priority":4,"progress":0,"ratio":0,"ratio_limit":-2,"save_path":"/tmp/qbx/run/x-downloads",'
+    '"seeding_time":0,"seeding_time_limit":-2,"seen_complete":0,"seq_dl":false,"size":11,'
+    '"state":"checkingResumeData","super_seeding":false,"tags":"","time_active":0,"total_size":11,"tracker":"",'
+    '"trackers_count":0,"up_limit":0,"uploaded":0,"uploaded_session":0,"upspeed":0}]'
+)
+INFO_HYBRID_NEW = (
+    '[{"added_on":1795512145,"amount_left":11,"auto_tmm":false,"availability":0,"category":"","comment":"",'
+    '"completed":0,"completion_on":-1,"connections_count":0,"connections_limit":100,'
+    '"content_path":"/tmp/qbx/x-downloads/.incomplete/hybrid.bin","created_by":"","creation_date":-1,'
+    '"dl_limit":0,"dlspeed":0,"download_path":"/tmp/qbx/x-downloads/.incomplete","downloaded":0,'
+    '"downloaded_session":0,"eta":8640000,"f_l_piece_prio":false,"force_start":false,"has_metadata":true,'
+    '"hash":"6f649603170774f17fa3df4878c9c39e0f3bbdd2","inactive_seeding_time_limit":-2,'
+    '"infohash_v1":"1f400e48bdc514f8606073ee81e89f46e4140649",'
+    '"infohash_v2":"6f649603170774f17fa3df4878c9c39e0f3bbdd20c923d6180aa2a7c797a4a27","last_activity":1795512145,'
+    '"magnet_uri":"magnet:?xt=urn:btih:1f400e48bdc514f8606073ee81e89f46e4140649&xt=urn:btmh:'
+    '12206f649603170774f17fa3df4878c9c39e0f3bbdd20c923d6180aa2a7c797a4a27&dn=hybrid.bin&xl=11",'
+    '"max_inactive_seeding_time":-1,"max_ratio":-1,"max_seeding_time":-1,"name":"hybrid.bin","num_complete":0,'
+    '"num_incomplete":0,"num_leechs":0,"num_seeds":0,"piece_size":16384,"pieces_have":0,"pieces_num":1,'
+    '"popularity":0,"priority":4,"private":false,"progress":0,"ratio":0,"ratio_limit":-2,"reannounce":0,'
+    '"root_path":"","save_path":"/tmp/qbx/x-downloads","seeding_time":0,"seeding_time_limit":-2,'
+    '"seen_complete":-1,"seq_dl":false,"share_limit_action":"Default","share_limits_mode":"Default","size":11,'
+    '"state":"checkingResumeData","super_seeding":false,"tags":"","time_active":0,"total_size":11,'
+    '"total_wasted":0,"tracker":"","trackers_count":0,"up_limit":0,"uploaded":0,"uploaded_session":0,"upspeed":0}]'
+)
+
+GENERATIONS = [pytest.param(OLD, id="4.5-5.1"), pytest.param(NEW, id="5.2+")]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def response(reply: Reply) -> httpx.Response:
+    status, headers, body = reply
+    return httpx.Response(status, headers=headers, content=body.encode())
+
+
+@dataclass
+class Server:
+    """Replays recorded replies per (method, path), in order; remembers every request."""
+
+    script: dict[tuple[str, str], list[Reply]]
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path.removeprefix("/api/v2/")
+        queue = self.script.get((request.method, path))
+        assert queue, f"unexpected {request.method} {path}"
+        return response(queue.pop(0) if len(queue) > 1 else queue[0])
+
+    def paths(self) -> list[str]:
+        return [f"{r.method} {r.url.path.removeprefix('/api/v2/')}" for r in self.requests]
+
+
+def client(server: Server, **overrides: Any) -> WebUI:
+    values: dict[str, Any] = {
+        "name": "qbt",
+        "url": "http://127.0.0.1:52095/",
+        "username": "tester",
+        "password": Secret("right"),
+    }
+    values.update(overrides)
+    return WebUI(InstanceConfig(**values), transport=httpx.MockTransport(server.handle))
+
+
+def with_outcomes(ui: WebUI) -> list[str]:
+    seen: list[str] = []
+    ui.on_login = seen.append
+    return seen
+
+
+async def using(ui: WebUI, action: Callable[[WebUI], Coroutine[Any, Any, T]]) -> T:
+    try:
+        return await action(ui)
+    finally:
+        await ui.aclose()
+
+
+# --- login and session ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+def test_login_keeps_the_generations_cookie(gen: dict[str, Reply]) -> None:
+    """Login ok (200 'Ok.' or 204) stores SID / QBT_SID_<port>, which the next call sends back."""
+    server = Server({("POST", "auth/login"): [gen["login_ok"]], ("GET", "app/version"): [gen["version"]]})
+    ui = client(server)
+    outcomes = with_outcomes(ui)
+    version = run(using(ui, lambda ui: ui.fetch_version()))
+    assert version == gen["version"][2]
+    assert outcomes == ["ok"]
+    cookie = server.requests[1].headers["cookie"]
+    assert cookie.startswith("SID=" if gen is OLD else "QBT_SID_52095=")
+
+
+def test_51_cookie_attribute_order_is_accepted() -> None:
+    """5.1.0 orders the SID cookie's attributes differently from 4.5.2; the session still sticks."""
+    login: Reply = (200, {**TEXT, "set-cookie": OLD_51_COOKIE}, "Ok.")
+    server = Server({("POST", "auth/login"): [login], ("GET", "app/version"): [(200, TEXT, "v5.1.0")]})
+    assert run(using(client(server), lambda ui: ui.fetch_version())) == "v5.1.0"
+    assert server.requests[1].headers["cookie"] == "SID=gGhNZRmkOFZqi0Y3nM3pqLXceX6Bqiom"
+
+
+def test_old_wrong_password_is_auth_failed_in_one_request() -> None:
+    """4.x/5.1: 200 'Fails.' is a wrong password; no second request, the failure is reported once."""
+    server = Server({("POST", "auth/login"): [OLD["login_bad"]]})
+    ui = client(server)
+    outcomes = with_outcomes(ui)
+    with pytest.raises(AuthFailed, match="wrong username or password"):
+        run(using(ui, lambda ui: ui.login()))
+    assert server.paths() == ["POST auth/login"]
+    assert outcomes == ["failed"]
+
+
+def test_new_wrong_password_401_is_told_from_the_host_check() -> None:
+    """5.2+: login 401 + an unauthenticated app/version 403 (checks passed) → AuthFailed."""
+    server = Server({("POST", "auth/login"): [NEW["login_bad"]], ("GET", "app/version"): [FORBIDDEN]})
+    ui = client(server)
+    outcomes = with_outcomes(ui)
+    with pytest.raises(AuthFailed, match="wrong username or password"):
+        run(using(ui, lambda ui: ui.login()))
+    assert server.paths() == ["POST auth/login", "GET app/version"]
+    probe = server.requests[1]
+    assert "cookie" not in probe.headers and "authorization" not in probe.headers
+    assert outcomes == ["failed"]
+
+
+def test_host_check_401_is_rejected_not_a_failed_login() -> None:
+    """A 401 whose unauthenticated probe is 401 too is the Host/CSRF check: Rejected, no failure counted."""
+    server = Server({("POST", "auth/login"): [HOST_CHECK], ("GET", "app/version"): [HOST_CHECK]})
+    ui = client(server)
+    outcomes = with_outcomes(ui)
+    with pytest.raises(Rejected, match="Host-header check") as caught:
+        run(using(ui, lambda ui: ui.login()))
+    assert caught.value.status == 401
+    assert outcomes == []
+
+
+def test_ban_is_banned() -> None:
+    """403 'Your IP address has been banned…' on login → Banned, on every version."""
+    server = Server({("POST", "auth/login"): [BANNED]})
+    ui = client(server)
+    outcomes = with_outcomes(ui)
+    with pytest.raises(Banned):
+        run(using(ui, lambda ui: ui.login()))
+    assert outcomes == ["banned"]
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+def test_expired_session_403_logs_in_again_once(gen: dict[str, Reply]) -> None:
+    """A 403 on a call (session expired) is never applied: one fresh login, then the call again."""
+    server = Server(
+        {
+            ("POST", "auth/login"): [gen["login_ok"]],
+            ("GET", "app/version"): [gen["version"], FORBIDDEN, gen["version"]],
+        }
+    )
+
+    async def twice(ui: WebUI) -> str:
+        await ui.fetch_version()
+        return await ui.fetch_version()
+
+    assert run(using(client(server), twice)) == gen["version"][2]
+    assert server.paths() == [
+        "POST auth/login",
+        "GET app/version",
+        "GET app/version",
+        "POST auth/login",
+        "GET app/version",
+    ]
+
+
+# --- API keys (5.2+) --------------------------------------------------------------------------
+
+KEY = json.loads(NEW["rotate"][2])["apiKey"]
+
+
+def test_api_key_is_a_bearer_header_and_never_a_login() -> None:
+    """With an API key every call carries 'Authorization: Bearer qbt_…' and auth/login is never called."""
+    server = Server({("GET", "app/version"): [NEW["version"]]})
+    ui = client(server, username="", password=Secret(""), api_key=Secret(KEY))
+    assert run(using(ui, lambda ui: ui.fetch_version())) == "v5.3.0"
+    assert server.paths() == ["GET app/version"]
+    assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_refused_api_key_is_auth_failed_without_a_login() -> None:
+    """A wrong key (5.2+) or any key before 5.2 is 403 Forbidden: AuthFailed after one request."""
+    server = Server({("GET", "app/version"): [FORBIDDEN]})
+    ui = client(server, api_key=Secret("qbt_" + "w" * 28))
+    outcomes = with_outcomes(ui)
+    with pytest.raises(AuthFailed, match="API key refused") as caught:
+        run(using(ui, lambda ui: ui.fetch_version()))
+    assert "before 5.2" in str(caught.value) and "qbt_www" not in str(caught.value)
+    assert server.paths() == ["GET app/version"]
+    assert outcomes == []
+
+
+# --- torrents/add -----------------------------------------------------------------------------
+
+MAGNETS = [
+    parse_magnet("magnet:?xt=urn:btih:a0bec3dd6fa33fb14aee39cf9fcfa6945d120a8b&dn=one"),
+    parse_magnet("magnet:?xt=urn:btih:4c7e47cd97aa496773c9860b34c24ee86b21bb50&dn=two"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "new"),
+    [
+        (
+            "add_two",
+            (200, True, None),
+            (200, True, {"success_count": 2, "failure_count": 0, "pending_count": 0}),
+        ),
+        ("add_dup", (200, False, None), (409, False, None)),
+        (
+            "add_mixed",
+            (200, True, None),
+            (200, True, {"success_count": 1, "failure_count": 1, "pending_count": 0}),
+        ),
+        ("add_zzz", (200, True, None), (409, False, None)),
+    ],
+)
+def test_add_replies_of_both_generations(
+    key: str, old: tuple[int, bool, object], new: tuple[int, bool, object]
+) -> None:
+    """'Ok.'/'Fails.' and JSON counts/409 map to (status, accepted, counts); 'Ok.' for junk stays a lie."""
+    for gen, expected in ((OLD, old), (NEW, new)):
+        reply = parse_add_reply("qbt", response(gen[key]))
+        assert (reply.status, reply.accepted, reply.counts) == expected
+
+
+def test_bad_torrent_file_is_415_on_every_version() -> None:
+    """A .torrent qBittorrent cannot parse: 415 (other items of the request may still be added)."""
+    reply = parse_add_reply("qbt", response(BAD_TORRENT))
+    assert (reply.status, reply.accepted) == (415, False)
+    assert "not a valid torrent file" in reply.text
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+def test_add_sends_one_request_with_both_pause_keys(gen: dict[str, Reply]) -> None:
+    """paused=True sends 'paused' (read by 4.x) and 'stopped' (read by 5.x) in one torrents/add."""
+    server = Server({("POST", "auth/login"): [gen["login_ok"]], ("POST", "torrents/add"): [gen["add_two"]]})
+    reply = run(using(client(server), lambda ui: ui.add(MAGNETS, AddOptions(paused=True, category="books"))))
+    assert reply.accepted
+    add = server.requests[-1]
+    form = dict(pair.split("=", 1) for pair in add.content.decode().split("&"))
+    assert (form["paused"], form["stopped"], form["category"]) == ("true", "true", "books")
+    assert server.paths() == ["POST auth/login", "POST torrents/add"]
+
+
+# --- torrents/info ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [INFO_HYBRID_OLD, INFO_HYBRID_NEW], ids=["4.5", "5.3"])
+def test_hybrid_torrent_is_found_under_every_hash(body: str) -> None:
+    """A hybrid's 'hash' is its v2 hash cut to 40; parse_info_hashes also yields infohash_v1/_v2."""
+    found = parse_info_hashes("qbt", response((200, JSON, body)))
+    assert found == {HYBRID_V2[:40], HYBRID_V1, HYBRID_V2}
+    hybrid = Item(kind="torrent", source="h.torrent", name="hybrid.bin", v1=HYBRID_V1, v2=HYBRID_V2)
+    assert hybrid.hashes <= found
+    # A v1 magnet of the same torrent (no btmh) is still recognised through infohash_v1.
+    assert parse_magnet(f"magnet:?xt=urn:btih:{HYBRID_V1}").hashes <= found
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+def test_present_asks_for_every_hash_of_a_hybrid(gen: dict[str, Reply]) -> None:
+    """torrents/info?hashes= matches only 'hash', so present() asks for v1, v2 and v2[:40] together."""
+    body = INFO_HYBRID_OLD if gen is OLD else INFO_HYBRID_NEW
+    server = Server(
+        {("POST", "auth/login"): [gen["login_ok"]], ("GET", "torrents/info"): [(200, JSON, body)]}
+    )
+    hybrid = Item(kind="torrent", source="h.torrent", name="hybrid.bin", v1=HYBRID_V1, v2=HYBRID_V2)
+    found = run(using(client(server), lambda ui: ui.present(hybrid.hashes)))
+    assert hybrid.hashes & found
+    asked = set(server.requests[-1].url.params["hashes"].split("|"))
+    assert asked == {HYBRID_V1, HYBRID_V2, HYBRID_V2[:40]}
