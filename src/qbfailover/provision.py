@@ -926,15 +926,21 @@ def repair_profile(
     n = 1
     while folder.exists():
         folder, n = profile / "qBittorrent" / f"damaged-{timestamp(now)}-{n}", n + 1
-    moved: list[tuple[str, str]] = []
+    targets: list[tuple[Path, Path]] = []
     try:
         for db in found:
-            rel = db.relative_to(profile / "qBittorrent")
-            health = "companion" if db.name.endswith(SQLITE_COMPANIONS) else database_health(db)
-            target = folder / rel
+            target = folder / db.relative_to(profile / "qBittorrent")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(db), str(target))
-            moved.append((str(db.relative_to(profile)), health))
+            targets.append((db, target))
     except OSError as exc:
         raise _os_error(exc, "move the databases aside") from exc
+    # Checked only once moved: opening a WAL database creates a -shm file beside it.
+    moved = [
+        (
+            db.relative_to(profile).as_posix(),
+            "companion" if db.name.endswith(SQLITE_COMPANIONS) else database_health(target),
+        )
+        for db, target in targets
+    ]
     return RepairReport(folder, moved)
