@@ -51,7 +51,8 @@ def on_success(guard: Guard) -> Guard:
 def on_unreachable(guard: Guard, now: float, cooldown: float, error: str) -> Guard:
     """Open the breaker; each consecutive failure doubles the cool-down, up to ``MAX_OPEN``."""
     failures = guard.failures + 1
-    wait = min(cooldown * 2 ** (failures - 1), max(cooldown, MAX_OPEN))
+    # The exponent is capped: after ~1000 failures (days of outage) 2**n would overflow a float.
+    wait = min(cooldown * 2 ** min(failures - 1, 32), max(cooldown, MAX_OPEN))
     return replace(guard, failures=failures, open_until=now + wait, last_error=error)
 
 

@@ -7,7 +7,11 @@ Secrets live in :class:`Secret`, whose repr and str never show the value.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import math
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -128,6 +132,9 @@ def default_db_path() -> Path:
     return base / "qbfailover" / "ledger.sqlite3"
 
 
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """Parse KEY=VALUE lines (optional ``export``, quotes, ``#`` comments) without executing."""
     out: dict[str, str] = {}
@@ -145,11 +152,16 @@ def read_dotenv(path: Path) -> dict[str, str]:
             line = line[7:].lstrip()
         key, sep, value = line.partition("=")
         key = key.strip()
-        if not sep or not key.replace("_", "").isalnum():
+        if not sep or not _ENV_KEY.fullmatch(key):
             raise ConfigError(f"{path}:{number}: expected KEY=VALUE; fix or remove that line")
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
+        if value[:1] in ("'", '"'):
+            # KEY="value" # comment: the quotes go, and so does the comment after them.
+            close = value.find(value[0], 1)
+            rest = value[close + 1 :].strip() if close > 0 else ""
+            if close < 0 or (rest and not rest.startswith("#")):
+                raise ConfigError(f"{path}:{number}: unterminated or misplaced quote in {key}; fix that line")
+            value = value[1:close]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         out[key] = value
@@ -232,13 +244,33 @@ def _vpn_from_text(text: str, key: str) -> VpnProbeConfig:
         _host_port(target, key)
         return VpnProbeConfig(kind="tcp", target=target)
     if low.startswith("interface:"):
-        return VpnProbeConfig(kind="interface", target=text[10:])
-    if any(c.isspace() for c in text) or "/" in text:
+        return VpnProbeConfig(kind="interface", target=_interface_name(text[10:], key))
+    if not _is_host(text):
         raise ConfigError(
             f"{key}={text!r} is not an address; use an IP/host (ping), tcp://host:port, "
             "http://url or interface:NAME"
         )
     return VpnProbeConfig(kind="icmp", target=text)
+
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _is_host(text: str) -> bool:
+    """An IP address or a DNS name; never something ``ping`` would read as an option (``-f``)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return len(text) <= 253 and bool(_HOSTNAME.fullmatch(text))
+    return True
+
+
+def _interface_name(name: str, key: str) -> str:
+    name = name.strip()
+    if not name or "/" in name:
+        raise ConfigError(f"{key}: interface name is missing or invalid; e.g. interface:wg0")
+    return name
 
 
 def _from_toml(path: Path, env: Mapping[str, str]) -> Settings:
@@ -278,7 +310,7 @@ def _from_toml(path: Path, env: Mapping[str, str]) -> Settings:
         deadline=_num(general, "deadline", 2.0, path, "settings"),
         cooldown=_num(general, "cooldown", 30.0, path, "settings"),
         auth_cooldown=_num(general, "auth_cooldown", 900.0, path, "settings"),
-        batch_size=int(_num(general, "batch_size", 500, path, "settings")),
+        batch_size=_int(general, "batch_size", 500, path, "settings"),
         confirm_timeout=_num(general, "confirm_timeout", 3.0, path, "settings"),
         **_notify(env, doc.get("notify"), path),
     )
@@ -333,6 +365,7 @@ def _instance(path: Path, index: int, raw: object, env: Mapping[str, str]) -> In
     where = f"instances[{index}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: {where} must be a table")
+    _unknown_keys(raw, _INSTANCE_KEYS, path, where)
     name = raw.get("name")
     url = raw.get("url")
     if not isinstance(name, str) or not name.strip():
@@ -359,7 +392,7 @@ def _instance(path: Path, index: int, raw: object, env: Mapping[str, str]) -> In
             raise ConfigError(f"{path}: {where}.api_key_env names {api_key_env!r}, which is not set")
         api_key = Secret(env[api_key_env])
     verify = raw.get("verify", True)
-    if not isinstance(verify, bool | str):
+    if not isinstance(verify, bool | str) or verify == "":
         raise ConfigError(f"{path}: {where}.verify must be true, false or a CA file path")
     requires_vpn = raw.get("requires_vpn", False)
     if not isinstance(requires_vpn, bool):
@@ -373,7 +406,7 @@ def _instance(path: Path, index: int, raw: object, env: Mapping[str, str]) -> In
         username=username,
         password=Secret(password or ""),
         api_key=api_key,
-        priority=int(_num(raw, "priority", index + 1, path, where)),
+        priority=_int(raw, "priority", index + 1, path, where),
         requires_vpn=requires_vpn,
         connect_timeout=_num(raw, "connect_timeout", 1.0, path, where),
         read_timeout=_num(raw, "read_timeout", 10.0, path, where),
@@ -384,6 +417,7 @@ def _instance(path: Path, index: int, raw: object, env: Mapping[str, str]) -> In
 def _vpn_table(path: Path, raw: object) -> VpnProbeConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: [vpn] must be a table with kind and target")
+    _unknown_keys(raw, _VPN_KEYS, path, "[vpn]")
     kind = raw.get("kind", "icmp")
     target = raw.get("target")
     if kind not in PROBE_KINDS:
@@ -391,23 +425,31 @@ def _vpn_table(path: Path, raw: object) -> VpnProbeConfig:
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"{path}: vpn.target is missing (an address, host:port, URL or interface)")
     if kind == "tcp":
-        _host_port(target, "vpn.target")
+        _host_port(target, f"{path}: vpn.target")
     if kind == "http":
         _url(target, "vpn.target", path)
+    if kind == "icmp" and not _is_host(target.strip()):
+        raise ConfigError(f"{path}: vpn.target = {target!r} is not an IP address or host name to ping")
+    if kind == "interface":
+        _interface_name(target, f"{path}: vpn.target")
     return VpnProbeConfig(kind=kind, target=target.strip(), timeout=_num(raw, "timeout", 1.0, path, "vpn"))
 
 
 def _url(value: str, key: str, path: Path | None = None) -> str:
-    parts = urlsplit(value.strip())
     where = f"{path}: {key}" if path else key
+    shown = re.sub(r"(?<=//).*@", "***@", value.strip())  # messages never echo user:password@
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        raise ConfigError(f"{where}={shown!r} is not a valid URL; e.g. http://127.0.0.1:8080/") from None
+    if "@" in parts.netloc:
+        raise ConfigError(f"{where}: put credentials in the username/password settings, not the URL")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}={value!r} is not an http(s) URL; e.g. http://127.0.0.1:8080/")
+        raise ConfigError(f"{where}={shown!r} is not an http(s) URL; e.g. http://127.0.0.1:8080/")
     try:
         _ = parts.port
     except ValueError:
-        raise ConfigError(f"{where}={value!r} has an invalid port") from None
-    if parts.username or parts.password:
-        raise ConfigError(f"{where}: put credentials in the username/password settings, not the URL")
+        raise ConfigError(f"{where}={shown!r} has an invalid port") from None
     return value.strip()
 
 
@@ -423,16 +465,40 @@ def _float(text: str, key: str) -> float:
         value = float(text)
     except ValueError:
         raise ConfigError(f"{key}={text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"{key} must be greater than 0")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{key}={text!r} must be a finite number of seconds greater than 0")
     return value
 
 
 def _num(table: Mapping[str, object], key: str, default: float, path: Path, where: str) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
         raise ConfigError(f"{path}: {where}.{key} must be a positive number, got {value!r}")
     return float(value)
+
+
+def _int(table: Mapping[str, object], key: str, default: int, path: Path, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{path}: {where}.{key} must be a positive whole number, got {value!r}")
+    return value
+
+
+def _unknown_keys(table: Mapping[str, object], known: frozenset[str], path: Path, where: str) -> None:
+    """A typo such as ``requires-vpn`` must not be silently ignored (it would leak past the VPN)."""
+    for key in sorted(set(table) - known):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+        raise ConfigError(f"{path}: {where} has an unknown key {key!r}; {hint}")
+
+
+_INSTANCE_KEYS = frozenset(
+    {
+        *("name", "url", "username", "password", "password_env", "api_key_env", "priority"),
+        *("requires_vpn", "connect_timeout", "read_timeout", "verify"),
+    }
+)
+_VPN_KEYS = frozenset({"kind", "target", "timeout"})
 
 
 def parse_host_port(value: str, key: str = "target") -> tuple[str, int]:

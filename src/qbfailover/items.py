@@ -73,6 +73,9 @@ def parse_magnet(uri: str) -> Item:
     text = uri.strip()
     if not text.lower().startswith("magnet:?"):
         raise ItemError(f"not a magnet link (must start with 'magnet:?'): {_short(text)}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        # URLs go to torrents/add newline-joined: a line break inside would split this item in two.
+        raise ItemError(f"magnet contains a line break or control character: {_short(text)}")
     params = parse_qs(text[8:], keep_blank_values=True)
     xts = [v.strip() for k, vs in params.items() if k.split(".")[0] == "xt" for v in vs]
     if not xts:
@@ -134,10 +137,14 @@ def parse_torrent(data: bytes, source: str = "<torrent>") -> Item:
 def parse_url(url: str) -> Item:
     """Accept an http(s) URL that qBittorrent will fetch itself (no infohash known up front)."""
     text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ItemError(f"not an http(s) URL: {_short(text)}")
-    if any(c.isspace() for c in text):
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise ItemError(f"not a valid URL ({exc}): {_short(text)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ItemError(f"not an http(s) URL with a host: {_short(text)}")
+    if any(c.isspace() or not c.isprintable() for c in text):
         raise ItemError(f"URL contains whitespace: {_short(text)}")
     name = parts.path.rsplit("/", 1)[-1] or parts.netloc
     return Item(kind="url", source=text, name=name)
@@ -157,11 +164,14 @@ def parse_item(text: str) -> Item:
         return parse_magnet(f"magnet:?xt=urn:btih:{value.lower()}")
     path = Path(value)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: a typo such as /dev/zero must not eat the memory
+            data = fh.read(MAX_TORRENT_BYTES + 1)
     except FileNotFoundError:
         raise ItemError(f"not a magnet, URL or existing .torrent file: {_short(value)}") from None
     except OSError as exc:
-        raise ItemError(f"cannot read {value}: {exc.strerror or exc}") from None
+        raise ItemError(f"cannot read {_short(value)}: {exc.strerror or exc}") from None
+    except ValueError:  # e.g. an embedded NUL byte
+        raise ItemError(f"not a magnet, URL or file path: {_short(value)}") from None
     return parse_torrent(data, source=str(path))
 
 
@@ -183,10 +193,16 @@ def item_from_ledger(kind: str, payload: bytes, source: str = "<ledger>") -> Ite
         text = payload.decode()
     except UnicodeDecodeError:
         raise ItemError(f"{source}: stored {kind} is not UTF-8") from None
-    return parse_magnet(text) if kind == "magnet" else parse_url(text)
+    if kind == "magnet":
+        return parse_magnet(text)
+    if kind == "url":
+        return parse_url(text)
+    raise ItemError(f"{source}: unknown item kind {kind!r} (expected magnet, torrent or url)")
 
 
 def _short(text: str, limit: int = 80) -> str:
+    """Shortened, with control characters escaped, so an error message stays one line."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
