@@ -281,7 +281,7 @@ class Demo:
                 f"{mark} {inst['status']}",
                 inst["version"] or "-",
                 _ms(inst["latency_ms"]),
-                inst["url"],
+                inst["url"] + (f"  [dim]{escape(inst['detail'])}[/]" if inst["status"] != "OK" else ""),
             )
         queue = doc["queue"]
         assert isinstance(queue, dict)
