@@ -183,10 +183,22 @@ def add(
 @app.command()
 def status(
     json_out: JsonOpt = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh in place until Ctrl-C (needs a terminal).")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", "-n", min=0.1, help="Seconds between refreshes with --watch.")
+    ] = 2.0,
     config: ConfigOpt = None,
 ) -> None:
     """The monitor: VPN, each instance, state, queue, verdict. Exit 0 healthy, 1 warning, 2 critical."""
     from .health import status_document
+
+    if watch:
+        from .cli_watch import status_live
+
+        status_live(config, interval, json_out)
+        return
 
     async def check(client: Any) -> dict[str, object]:
         report = await client.health_check()
@@ -203,27 +215,35 @@ def status(
 
 
 def _print_status(doc: dict[str, Any]) -> None:
+    for line in _status_lines(doc):
+        out.print(line)
+
+
+def _status_lines(doc: dict[str, Any]) -> list[str]:
+    """The status document as rich-markup lines (printed once, or redrawn by ``status --watch``)."""
+    lines: list[str] = []
     ok = "[green]✓[/]"
     bad = "[red]✗[/]"
     vpn = doc["vpn"]
     vmark = {"UP": f"{ok} Connected", "DOWN": f"{bad} Disconnected", "NOT_CONFIGURED": "- not configured"}
     latency = f" ({vpn['latency_ms']:.0f} ms)" if vpn["latency_ms"] is not None else ""
-    out.print(f"VPN:        {vmark[vpn['status']]}{latency}  {escape(vpn['target'] or '')}")
+    lines.append(f"VPN:        {vmark[vpn['status']]}{latency}  {escape(vpn['target'] or '')}")
     for inst in doc["instances"]:
         mark = ok if inst["status"] == "OK" else ("-" if inst["status"] == "NOT_CONFIGURED" else bad)
         lat = f"{inst['latency_ms']:.0f} ms" if inst["latency_ms"] is not None else "-"
         ver = inst["version"] or "-"
         detail = f"  {escape(inst['detail'])}" if inst["detail"] and inst["status"] != "OK" else ""
-        out.print(
+        lines.append(
             f"{inst['name'] + ':':<11} {mark} {inst['status']:<14} {ver:<8} {lat:>8}  "
             f"{escape(inst['url'])}{detail}"
         )
     q = doc["queue"]
     queue_text = f"{q['pending']} pending, oldest {_when(q['oldest'])}" if q["pending"] else "no queued items"
-    out.print(f"Queue:      {queue_text}")
+    lines.append(f"Queue:      {queue_text}")
     colour = {"Excellent": "green", "Warning": "yellow", "Info": "cyan", "Critical": "red"}[doc["verdict"]]
-    out.print(f"State:      {doc['state']}  [{colour}]{escape(doc['summary'])}[/]")
-    out.print(f"Checked:    {_when(doc['checked_at'])} in {doc['duration_ms']:.0f} ms")
+    lines.append(f"State:      {doc['state']}  [{colour}]{escape(doc['summary'])}[/]")
+    lines.append(f"Checked:    {_when(doc['checked_at'])} in {doc['duration_ms']:.0f} ms")
+    return lines
 
 
 @app.command()
@@ -445,6 +465,11 @@ def queue_purge(
     with errors_as_lines(), _ledger(config) as ledger:
         n = ledger.purge_delivered(seconds)
     out.print(f"purged {n} delivered item(s) older than {older_than}")
+
+
+from .cli_watch import register as _register_watch  # noqa: E402
+
+_register_watch(app)
 
 
 from .cli_provision import register as _register_provision  # noqa: E402

@@ -1,0 +1,424 @@
+"""``qbfailover watch``: the daemon loop. Health every interval, transitions logged, queue drained.
+
+Each cycle: one health check that honours the breakers (a dead instance is re-probed once per
+cool-down, never hammered; a wrong password is never retried past the login budget), the state
+transition if any (logged as one line, counted, notified), and a drain of due items as soon as an
+instance is healthy. When an instance comes back, every pending item is made due at once: the
+backoff exists to spare a dead instance, and it is no longer dead.
+
+Stopping: the first SIGTERM/SIGINT ends the loop after the current step (a drain finishes the
+batch it is sending); a second one cancels that batch, whose unfinished items stay pending
+(their claims are released). Either way nothing recorded is lost.
+
+The decisions are pure functions at the top of this module; :class:`Watcher` does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .client import AddResult, AsyncResilientClient
+from .errors import QbFailoverError
+from .health import HealthReport, State, Status, status_document
+from .logs import event
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .notify import Notifier
+
+log = logging.getLogger("qbfailover.watch")
+
+DEFAULT_INTERVAL = 10.0
+
+
+# --- pure decisions ---------------------------------------------------------------------------
+
+
+def transition(previous: State | None, current: State) -> tuple[State, State] | None:
+    """The state change since the last cycle, or None (the first cycle is not a transition)."""
+    if previous is None or previous is current:
+        return None
+    return previous, current
+
+
+def transition_level(new: State) -> int:
+    """How loud a transition is: into BOTH_DOWN is an error, losing redundancy a warning."""
+    if new is State.BOTH_DOWN:
+        return logging.ERROR
+    if new in (State.PRIMARY_DOWN, State.SECONDARY_DOWN):
+        return logging.WARNING
+    return logging.INFO
+
+
+def healthy_names(report: HealthReport) -> frozenset[str]:
+    return frozenset(i.name for i in report.healthy)
+
+
+def newly_healthy(previous: frozenset[str] | None, report: HealthReport) -> frozenset[str]:
+    """Instances usable now that were not in the last cycle (all usable ones on the first)."""
+    now = healthy_names(report)
+    return now if previous is None else now - previous
+
+
+def should_drain(report: HealthReport, pending: int) -> bool:
+    """Drain when something waits and at least one eligible instance is healthy right now."""
+    return pending > 0 and bool(report.healthy)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceChange:
+    name: str
+    old: Status | None
+    new: Status
+    detail: str
+
+
+def instance_changes(previous: Mapping[str, Status] | None, report: HealthReport) -> list[InstanceChange]:
+    """Instances whose status changed; on the first cycle, the ones that are not OK."""
+    out = []
+    for inst in report.instances:
+        old = None if previous is None else previous.get(inst.name)
+        if previous is None:
+            if not inst.ok:
+                out.append(InstanceChange(inst.name, None, inst.status, inst.detail))
+        elif old is not inst.status:
+            out.append(InstanceChange(inst.name, old, inst.status, inst.detail))
+    return out
+
+
+@dataclass(slots=True)
+class DrainTotals:
+    """What one drain (one or more batches) did, for the log line and the notice."""
+
+    delivered: int = 0
+    already_there: int = 0
+    rejected: int = 0
+    queued: int = 0
+    batches: int = 0
+
+    def add(self, result: AddResult) -> None:
+        self.batches += 1
+        for item in result.items:
+            if item.state == "delivered":
+                if item.reason == "already there":
+                    self.already_there += 1
+                else:
+                    self.delivered += 1
+            elif item.state == "rejected":
+                self.rejected += 1
+            else:
+                self.queued += 1
+
+
+def by_instance(result: AddResult) -> str | None:
+    """``primary:480,secondary:20`` for one batch (who took what); None if nobody took anything."""
+    counts: dict[str, int] = {}
+    for item in result.items:
+        if item.instance:
+            counts[item.instance] = counts.get(item.instance, 0) + 1
+    return ",".join(f"{k}:{v}" for k, v in sorted(counts.items())) or None
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+
+class Watcher:
+    """Runs the cycles; ``status`` is the last status document (served at ``GET /status``)."""
+
+    def __init__(
+        self,
+        client: AsyncResilientClient,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        metrics: Metrics | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.interval = interval
+        self.metrics = metrics
+        self.notifier = notifier
+        self.clock = clock
+        self.status: dict[str, object] | None = None
+        self.cycle = 0
+        self.draining = False
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._signals = 0
+        self._state: State | None = None
+        self._statuses: dict[str, Status] | None = None
+        self._healthy: frozenset[str] | None = None
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    def request_stop(self, why: str = "request") -> None:
+        """First call: stop after the current step. Second: cancel the step in progress too."""
+        self._signals += 1
+        if self._stop is None:
+            return
+        if self._signals == 1:
+            what = "finishing the batch in progress" if self.draining else "after the current check"
+            event(log, logging.INFO, f"stopping ({why}): {what}", event="stopping", signal=why)
+            self._stop.set()
+        elif self._task is not None and not self._task.done():
+            event(
+                log,
+                logging.WARNING,
+                f"stopping now ({why} again): unfinished items stay pending",
+                event="stopping",
+                signal=why,
+            )
+            self._task.cancel()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+                signal.signal(
+                    sig, lambda s, _f: loop.call_soon_threadsafe(self.request_stop, signal.Signals(s).name)
+                )
+        return installed
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self, *, cycles: int | None = None) -> None:
+        """Cycle until stopped (or ``cycles`` times, for tests); returns after a clean stop."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        installed = self._install_signals(loop)
+        self._task = asyncio.current_task()
+        try:
+            await self._loop(cycles)
+        except asyncio.CancelledError:
+            if self._signals < 2:
+                raise
+            event(log, logging.INFO, "stopped (drain cancelled; its items stay pending)", event="stopped")
+            return
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            if self.notifier is not None:
+                await self.notifier.aclose()
+        event(log, logging.INFO, "stopped", event="stopped", cycles=self.cycle)
+
+    async def _loop(self, cycles: int | None) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.run_cycle()
+            except QbFailoverError as exc:  # e.g. the ledger is locked or the disk is full: retry
+                event(log, logging.ERROR, f"cycle failed: {exc}", event="error", cycle=self.cycle)
+                if self.metrics is not None:
+                    self.metrics.errors.inc()
+            if cycles is not None and self.cycle >= cycles:
+                return
+            remaining = self.interval - (time.monotonic() - started)
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), remaining)
+            else:
+                await asyncio.sleep(0)
+
+    async def run_cycle(self) -> None:
+        """One health check, its consequences, and a drain if one is due."""
+        self.cycle += 1
+        report = await self.client.health_check(respect_breakers=True)
+        if self.metrics is not None:
+            self.metrics.observe_health(report)
+        ledger = self.client.ledger
+        counts = ledger.counts()
+        oldest = ledger.oldest_pending()
+        self._note_instances(report)
+        self._note_state(report, status_document(report, counts.get("pending", 0), oldest))
+        back = newly_healthy(self._healthy, report)
+        self._healthy = healthy_names(report)
+        if back and counts.get("pending", 0):
+            n = ledger.retry(None)
+            event(
+                log,
+                logging.INFO,
+                f"{', '.join(sorted(back))} usable: {n} pending item(s) due now",
+                event="due",
+                instances=",".join(sorted(back)),
+                pending=n,
+                cycle=self.cycle,
+            )
+        if should_drain(report, counts.get("pending", 0)):
+            await self._drain(report, counts.get("pending", 0))
+            counts = ledger.counts()
+            oldest = ledger.oldest_pending()
+        if self.metrics is not None:
+            self.metrics.observe_queue(counts, oldest, self.clock())
+        self.status = status_document(report, counts.get("pending", 0), oldest)
+
+    def _note_instances(self, report: HealthReport) -> None:
+        for change in instance_changes(self._statuses, report):
+            level = logging.INFO if change.new is Status.OK else logging.WARNING
+            arrow = f"{change.old} -> {change.new}" if change.old is not None else str(change.new)
+            detail = f": {change.detail}" if change.detail and change.new is not Status.OK else ""
+            event(
+                log,
+                level,
+                f"instance {change.name} {arrow}{detail}",
+                event="instance",
+                instance=change.name,
+                to=str(change.new),
+                cycle=self.cycle,
+            )
+        self._statuses = {i.name: i.status for i in report.instances}
+
+    def _note_state(self, report: HealthReport, doc: dict[str, object]) -> None:
+        from .health import VERDICT_TEXT, describe_transition
+
+        previous, self._state = self._state, report.state
+        if previous is None:
+            event(
+                log,
+                logging.ERROR if report.state is State.BOTH_DOWN else logging.INFO,
+                f"state {report.state}: {VERDICT_TEXT[report.state]}",
+                event="state",
+                state=str(report.state),
+                cycle=self.cycle,
+            )
+            return
+        change = transition(previous, report.state)
+        if change is None:
+            return
+        old, new = change
+        event(
+            log,
+            transition_level(new),
+            describe_transition(old, new, report.instances),
+            event="transition",
+            **{"from": str(old)},
+            to=str(new),
+            cycle=self.cycle,
+        )
+        if self.metrics is not None:
+            self.metrics.observe_transition(old, new)
+        if self.notifier is not None and self.notifier.enabled:
+            from .notify import transition_notice
+
+            self.notifier.send(transition_notice(old, new, report.instances, report.checked_at, doc))
+
+    async def _drain(self, report: HealthReport, pending: int) -> None:
+        """Batches of due items until none is due, a batch fails, or a stop is requested."""
+        assert self._stop is not None
+        totals = DrainTotals()
+        batch = self.client.settings.batch_size
+        rejected = []
+        self.draining = True
+        try:
+            while not self._stop.is_set():
+                result = await self.client.process_queue(limit=batch, health=report)
+                if not result.items:
+                    break
+                if totals.batches == 0:
+                    event(
+                        log,
+                        logging.INFO,
+                        "draining the queue",
+                        event="drain",
+                        pending=pending,
+                        cycle=self.cycle,
+                    )
+                    if self.metrics is not None:
+                        self.metrics.drains.inc()
+                totals.add(result)
+                if self.metrics is not None:
+                    self.metrics.observe_drain(result)
+                rejected += [r for r in result.items if r.state == "rejected"]
+                queued = sum(1 for r in result.items if r.state == "queued")
+                event(
+                    log,
+                    logging.INFO,
+                    f"drain batch {totals.batches}: {len(result.items) - queued} done, {queued} still queued",
+                    event="drain_batch",
+                    batch=totals.batches,
+                    items=len(result.items),
+                    instances=by_instance(result),
+                    queued=queued,
+                    cycle=self.cycle,
+                )
+                if queued:
+                    break  # an instance failed mid-drain: the next cycle looks again
+        finally:
+            self.draining = False
+        if totals.batches:
+            event(
+                log,
+                logging.WARNING if totals.rejected or totals.queued else logging.INFO,
+                "drain finished",
+                event="drained",
+                delivered=totals.delivered,
+                already_there=totals.already_there,
+                rejected=totals.rejected,
+                queued=totals.queued,
+                batches=totals.batches,
+                cycle=self.cycle,
+            )
+        if rejected and self.notifier is not None and self.notifier.enabled:
+            from .notify import rejected_notice
+
+            self.notifier.send(rejected_notice(rejected, self.clock()))
+
+
+async def run_watch(
+    settings: Any,
+    *,
+    interval: float,
+    metrics_port: int,
+    metrics_address: str,
+    cycles: int | None = None,
+) -> None:
+    """Wire the watcher to its client, metrics server and notifier; return after a clean stop."""
+    from . import __version__
+
+    metrics: Metrics | None = None
+    server = None
+    notifier = None
+    if metrics_port:
+        from .metrics import Metrics, MetricsServer
+
+        metrics = Metrics(settings.names, __version__)
+    if settings.notify_apprise or settings.notify_webhook:
+        from .notify import Notifier
+
+        # A ConfigError here (apprise missing, URL unknown) stops watch before anything runs.
+        notifier = Notifier(settings, on_result=metrics.observe_notification if metrics else None)
+    async with AsyncResilientClient(settings) as client:
+        watcher = Watcher(client, interval=interval, metrics=metrics, notifier=notifier)
+        if metrics is not None:
+            server = MetricsServer(metrics, lambda: watcher.status, metrics_address, metrics_port)
+            server.start()
+        host, port = server.address if server is not None else ("", 0)
+        event(
+            log,
+            logging.INFO,
+            "watch started",
+            event="started",
+            interval=f"{interval:g}",
+            instances=",".join(settings.names),
+            metrics=f"http://{_host(host)}:{port}/metrics" if server is not None else "off",
+            notify=";".join(notifier.channels) if notifier is not None else "off",
+        )
+        try:
+            await watcher.run(cycles=cycles)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
