@@ -31,6 +31,30 @@ class BenchError(RuntimeError):
     """The bench could not measure something (an instance did not come up, an item went missing)."""
 
 
+def quiesce(inst: QbtInstance, *, window: float = 0.05, busy: float = 0.1, timeout: float = 10.0) -> None:
+    """Wait until qbittorrent-nox is idle (under ``busy`` of a core for ``window`` s).
+
+    After adding or deleting hundreds of torrents qBittorrent keeps working in the background
+    (resume data, file cleanup) for a while; a sample started then pays for the previous one.
+    """
+    import psutil
+
+    if inst.proc is None:
+        return
+    proc = psutil.Process(inst.proc.pid)
+
+    def cpu() -> float:
+        t = proc.cpu_times()
+        return float(t.user + t.system)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu()
+        time.sleep(window)
+        if cpu() - before < busy * window:
+            return
+
+
 class Raw:
     """A plain persistent httpx session to one instance: the baselines' client and our cleaner."""
 
@@ -63,6 +87,7 @@ class Raw:
                 raise BenchError(f"{self.inst.name} still lists torrents {timeout:g} s after delete")
             self.http.post("torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
             time.sleep(0.02)
+        quiesce(self.inst)
 
     def close(self) -> None:
         self.http.close()

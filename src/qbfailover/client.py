@@ -333,9 +333,11 @@ class AsyncResilientClient:
         )
         pending: list[_Pending] = []
         busy: dict[int, ItemResult] = {}
+        taken: set[int] = set()  # duplicates in ``items`` share one row: deliver it once (a set: O(n))
         for entry, (_, item) in zip(entries, valid, strict=True):
             if entry.claimed:
-                if all(p.entry.id != entry.id for p in pending):
+                if entry.id not in taken:
+                    taken.add(entry.id)
                     pending.append(_Pending(entry, item))
             else:
                 busy[entry.id] = ItemResult(
