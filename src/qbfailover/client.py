@@ -22,6 +22,7 @@ from . import breaker
 from .breaker import Guard
 from .config import InstanceConfig, Settings, load_settings
 from .errors import (
+    Banned,
     InstanceError,
     ItemError,
     QbFailoverError,
@@ -178,13 +179,14 @@ class AsyncResilientClient:
         secret = cfg.api_key.reveal() if cfg.api_key else cfg.password.reveal()
         return breaker.credential_fingerprint(self.ledger.salt(), cfg.username, secret)
 
-    def _login_refusal(self, cfg: InstanceConfig) -> str | None:
+    def _login_refusal(self, cfg: InstanceConfig) -> str | Banned | None:
         guard = self._guard(cfg.name)
         fp = self._fingerprint(cfg)
         now = self._clock()
         if breaker.may_login(guard, fp, now, self.settings.auth_cooldown):
             return None
-        return breaker.auth_block_reason(guard, fp, now, self.settings.auth_cooldown)
+        reason = breaker.auth_block_reason(guard, fp, now, self.settings.auth_cooldown)
+        return Banned(cfg.name, reason) if now < guard.banned_until else reason
 
     def _login_outcome(self, cfg: InstanceConfig, outcome: str) -> None:
         guard = self._guard(cfg.name)
@@ -286,7 +288,10 @@ class AsyncResilientClient:
         elif isinstance(error, Unreachable | Uncertain) and "refused" not in error.detail:
             # A refused connection costs < 1 ms to find out again, so it never opens the breaker:
             # a restarted instance is used on the very next call. Timeouts, DNS and TLS do.
-            new = breaker.on_unreachable(guard, self._clock(), self.settings.cooldown, error.detail)
+            now = self._clock()
+            if not breaker.may_connect(guard, now):
+                return  # another process opened it while we probed: one outage is one step, not N
+            new = breaker.on_unreachable(guard, now, self.settings.cooldown, error.detail)
         else:
             return
         if new != guard:

@@ -123,7 +123,7 @@ class WebUI:
         self.logged_in = False
         # Set by the client: a login budget (returns why a login must not be tried) and a
         # listener for login outcomes ("ok", "failed", "banned"), so no wrong password loops.
-        self.login_gate: Callable[[], str | None] | None = None
+        self.login_gate: Callable[[], str | Banned | None] | None = None
         self.on_login: Callable[[str], None] | None = None
         self.version: str | None = None
         self.api_version: str | None = None
@@ -147,6 +147,8 @@ class WebUI:
             self.logged_in = True
             return
         refusal = self.login_gate() if self.login_gate else None
+        if isinstance(refusal, Banned):
+            raise refusal  # still banned: report BANNED while waiting it out, not AUTH_FAILED
         if refusal:
             raise AuthFailed(self.name, refusal)
         data = {"username": self.config.username, "password": self.config.password.reveal()}
@@ -358,7 +360,13 @@ def parse_info_hashes(name: str, resp: httpx.Response) -> set[str]:
 
 def _connect_detail(exc: httpx.ConnectError) -> str:
     text = str(exc).lower()
-    if "refused" in text:
+    # anyio words a refusal "All connection attempts failed"; the errno is further down the chain.
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None or isinstance(cause, ConnectionRefusedError):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if "refused" in text or isinstance(cause, ConnectionRefusedError):
         return "connection refused (qBittorrent not running?)"
     if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
         return "host name not found"
