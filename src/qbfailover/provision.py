@@ -43,8 +43,9 @@ from .qbtconf import (
     conf_path,
     password_values,
     read_ini_value,
+    read_webui_value,
     render_qbittorrent_conf,
-    set_ini_values,
+    set_webui_values,
 )
 
 DEFAULT_BT_PORTS = "6881-6920"
@@ -668,8 +669,8 @@ class ResetReport:
 
 
 def _webui_of(text: str) -> tuple[str, int] | None:
-    port = read_ini_value(text, "Preferences", "WebUI\\Port")
-    address = read_ini_value(text, "Preferences", "WebUI\\Address") or DEFAULT_BIND
+    port = read_webui_value(text, "WebUI\\Port")  # [WebUI] Port once 5.3 has run the conf
+    address = read_webui_value(text, "WebUI\\Address") or DEFAULT_BIND
     if not port or not port.isdigit():
         return None
     return ("127.0.0.1" if address in ("*", "") else address), int(port)
@@ -703,7 +704,7 @@ def reset_password(
         "resetting the password (it rewrites qBittorrent.conf on exit)",
         running,
     )
-    new_text = set_ini_values(text, "Preferences", password_values(password.reveal(), username))
+    new_text = set_webui_values(text, password_values(password.reveal(), username))  # 5.3: [WebUI]
     try:
         backup = backup_copy(layout.conf, now)
         write_file(layout.conf, new_text, 0o600, newline="")

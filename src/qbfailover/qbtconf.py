@@ -332,6 +332,30 @@ def set_ini_values(text: str, section: str, values: Mapping[str, str]) -> str:
     return newline.join(out) + newline
 
 
+def webui_section(text: str) -> tuple[str, str]:
+    """Where this conf keeps the WebUI keys, as (section, key prefix).
+
+    qBittorrent 5.3 (measured: MigrationVersion 12; 5.1 has 8) moves ``[Preferences] WebUI\\X`` to
+    ``[WebUI] X`` at its first start and from then on ignores the old place, so an edit of a conf it
+    has run must go to ``[WebUI]``. A conf it never ran is migrated at the next start.
+    """
+    if any((m := _SECTION.match(line)) and m.group("name") == "WebUI" for line in text.splitlines()):
+        return "WebUI", ""
+    return "Preferences", "WebUI\\"
+
+
+def set_webui_values(text: str, values: Mapping[str, str]) -> str:
+    """``set_ini_values`` for ``WebUI\\…`` keys (named as in ``[Preferences]``) where ``text`` keeps them."""
+    section, prefix = webui_section(text)
+    return set_ini_values(text, section, {prefix + k.removeprefix("WebUI\\"): v for k, v in values.items()})
+
+
+def read_webui_value(text: str, key: str) -> str | None:
+    """``read_ini_value`` for a ``WebUI\\…`` key (named as in ``[Preferences]``) in either layout."""
+    section, prefix = webui_section(text)
+    return read_ini_value(text, section, prefix + key.removeprefix("WebUI\\"))
+
+
 def password_values(password: str, username: str | None = None) -> dict[str, str]:
     """The ``[Preferences]`` entries that set the WebUI password (PBKDF2) and, if given, user."""
     values = {"WebUI\\Password_PBKDF2": f'"{hash_password(password)}"'}

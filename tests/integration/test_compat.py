@@ -11,6 +11,9 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -523,3 +526,49 @@ def test_every_selected_version_is_runnable(request: pytest.FixtureRequest) -> N
     """Each selected version has a runtime that really runs it (a missing or moved-on chroot fails here)."""
     for label in qbt_versions(request.config):
         assert qbt_runtime_of(label).label == label
+
+
+# --- setup-secondary --qbittorrent-version on each real version -------------------------------
+
+
+def setup_secondary(inst: QbtInstance, runtime: Runtime, *args: str, password: str) -> None:
+    """Run the CLI on ``inst``'s profile; paths are made chroot-relative, as the chroot will see them."""
+    env = dict(os.environ, QBF_TEST_PW=password)
+    cmd = [sys.executable, "-m", "qbfailover", "setup-secondary", "--profile", str(inst.profile)]
+    done = subprocess.run(
+        [*cmd, *args, "--password-env", "QBF_TEST_PW"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert password not in done.stdout + done.stderr
+    if runtime.chroot is not None:
+        conf = conf_path(inst.profile)
+        conf.write_text(conf.read_text().replace(str(runtime.chroot), ""))
+
+
+async def login_status(inst: QbtInstance, password: str) -> int:
+    async with raw(inst, login=False) as http:
+        r = await http.post("auth/login", data={"username": inst.username, "password": password})
+        return r.status_code if r.text != "Fails." else 401
+
+
+@pytest.mark.compat
+def test_setup_secondary_conf_starts_and_password_reset_applies(
+    qbt_factory: Factory, qbt_runtime: Runtime
+) -> None:
+    """setup-secondary --qbittorrent-version X.Y starts and logs in; --reset-password applies after a run."""
+    inst = qbt_factory("s", start=False, password="first-password")
+    version = f"{qbt_runtime.version[0]}.{qbt_runtime.version[1]}"
+    setup_secondary(
+        inst,
+        qbt_runtime,
+        *("--webui-port", str(inst.port), "--username", inst.username, "--bind", inst.host),
+        *("--qbittorrent-version", version, "--bt-ports", f"{inst.port + 1}-{inst.port + 200}"),
+        password="first-password",
+    )
+    inst.start()
+    assert run(login_status(inst, "first-password")) in (200, 204)
+    inst.stop()  # qBittorrent has now rewritten (and 5.3 migrated) its conf
+    setup_secondary(inst, qbt_runtime, "--reset-password", password="second-password")
+    inst.start()
+    assert run(login_status(inst, "second-password")) in (200, 204)
+    assert run(login_status(inst, "first-password")) == 401
