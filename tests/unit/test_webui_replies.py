@@ -45,6 +45,7 @@ OLD: dict[str, Reply] = {  # qBittorrent 4.5.2, WebAPI 2.8.19 (Debian 12)
     "add_dup": (200, TEXT, "Fails."),
     "add_mixed": (200, TEXT, "Ok."),
     "add_zzz": (200, TEXT, "Ok."),  # 40 non-hex characters: "Ok." and nothing added
+    "add_url": (200, TEXT, "Ok."),  # an http:// .torrent URL, fetched later (even a 404 one)
 }
 OLD_51_COOKIE = (
     "SID=gGhNZRmkOFZqi0Y3nM3pqLXceX6Bqiom; HttpOnly; SameSite=Strict; path=/"  # 5.1.0, WebAPI 2.11.4
@@ -75,6 +76,8 @@ NEW: dict[str, Reply] = {  # qBittorrent 5.3.0, WebAPI 2.16.2 (Debian sid), WebU
         '"failure_count":1,"pending_count":0,"success_count":1}',
     ),
     "add_zzz": (409, TEXT, "Conflict"),
+    # An http:// .torrent URL is fetched later: 202 and pending_count (the same for a URL that 404s).
+    "add_url": (202, JSON, '{"added_torrent_ids":[],"failure_count":0,"pending_count":1,"success_count":0}'),
     "rotate": (200, JSON, '{"apiKey":"qbt_qHBXIcdGQa4y3xe8fCXBgusPB4Se"}'),
 }
 
@@ -312,6 +315,11 @@ MAGNETS = [
             (200, True, {"success_count": 1, "failure_count": 1, "pending_count": 0}),
         ),
         ("add_zzz", (200, True, None), (409, False, None)),
+        (
+            "add_url",
+            (200, True, None),
+            (202, True, {"success_count": 0, "failure_count": 0, "pending_count": 1}),
+        ),
     ],
 )
 def test_add_replies_of_both_generations(
