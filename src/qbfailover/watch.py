@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .client import AddResult, AsyncResilientClient
+from .config import Settings
 from .errors import QbFailoverError
 from .health import HealthReport, State, Status, status_document
 from .logs import event
@@ -375,7 +376,7 @@ class Watcher:
 
 
 async def run_watch(
-    settings: Any,
+    settings: Settings,
     *,
     interval: float,
     metrics_port: int,
