@@ -15,6 +15,7 @@ Webhook body (one POST per event, ``Content-Type: application/json``)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -193,7 +194,8 @@ class Notifier:
                 )
             except Exception:  # apprise plugins raise anything; a notification must not
                 ok = False
-            loop.call_soon_threadsafe(_resolve, future, ok)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(_resolve, future, ok)
 
         threading.Thread(target=work, name="apprise", daemon=True).start()
         ok = await future
