@@ -351,7 +351,8 @@ class Ledger:
                     f"{self._busy_timeout:g} s while {action}; retry, or stop the process "
                     f"holding it"
                 )
-            if name == "SQLITE_FULL":
+            # SHMSIZE: no room to grow the WAL index (-shm) file, i.e. the disk is full too.
+            if name in ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"):
                 return (
                     f"ledger {path}: disk full while {action}; free some space and retry "
                     f"(everything recorded before is kept)"
