@@ -467,6 +467,22 @@ def queue_purge(
     out.print(f"purged {n} delivered item(s) older than {older_than}")
 
 
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep profiles and the ledger here (default: a temp dir).")
+    ] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Do not delete the temp dir afterwards.")] = False,
+) -> None:
+    """Live demo: two real local qbittorrent-nox instances through the spec's failover scenarios."""
+    from .demo import reexec_in_netns, run_demo
+
+    argv = sys.argv[sys.argv.index("demo") + 1 :] if "demo" in sys.argv else []
+    reexec_in_netns(argv)
+    with errors_as_lines():
+        run_demo(out, workdir, keep)
+
+
 from .cli_watch import register as _register_watch  # noqa: E402
 
 _register_watch(app)
