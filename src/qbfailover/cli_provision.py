@@ -37,13 +37,17 @@ PasswordEnvOpt = Annotated[
 ]
 
 
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
 def _password(var: str | None, username: str | None) -> Secret:
     from .cli import fail
     from .provision import check_password, password_from_env
 
     if var:
         return password_from_env(var, os.environ)
-    if not sys.stdin.isatty():
+    if not _stdin_is_tty():
         fail(
             "no terminal to ask for the password: put it in an environment variable, pass --password-env VAR"
         )

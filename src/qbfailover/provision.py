@@ -408,6 +408,22 @@ def _profile_args(cmdline: list[str]) -> Iterator[str]:
             yield cmdline[i + 1]
 
 
+def same_listener(listening: str, bind: str) -> bool:
+    """Would a WebUI bound to ``bind`` collide with a socket listening on ``listening``?
+
+    The same address, or either one a wildcard (two instances on 127.0.0.1 and 127.0.0.2 with one
+    port, as in the spec's topology, do not collide).
+    """
+    try:
+        a, b = ipaddress.ip_address(listening.split("%")[0]), ipaddress.ip_address(bind)
+    except ValueError:
+        return True
+    if a.is_unspecified or b.is_unspecified:
+        return True
+    mapped = a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) else None
+    return a == b or mapped == b
+
+
 def find_running(profile: Path, webui: tuple[str, int] | None = None) -> Running | None:
     """A qbittorrent process whose command line names ``--profile=profile``, or that listens on
     ``webui`` (host, port). Processes we may not inspect are skipped."""
@@ -428,8 +444,13 @@ def find_running(profile: Path, webui: tuple[str, int] | None = None) -> Running
                     return Running(proc.pid, f"--profile={arg}")
             if webui is not None:
                 for conn in proc.net_connections(kind="inet"):
-                    if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == webui[1]:
-                        return Running(proc.pid, f"listening on port {webui[1]}")
+                    if (
+                        conn.status == psutil.CONN_LISTEN
+                        and conn.laddr
+                        and conn.laddr.port == webui[1]
+                        and same_listener(conn.laddr.ip, webui[0])
+                    ):
+                        return Running(proc.pid, f"listening on {conn.laddr.ip}:{webui[1]}")
         except (psutil.Error, OSError):
             continue
     return None

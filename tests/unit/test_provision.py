@@ -162,6 +162,23 @@ def test_next_free_port_is_after_the_busy_one() -> None:
     assert pv.next_free_port(65535, lambda p: True) is None
 
 
+@pytest.mark.parametrize(
+    ("listening", "bind", "collides"),
+    [
+        ("127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.2", "127.0.0.1", False),
+        ("0.0.0.0", "127.0.0.1", True),
+        ("127.0.0.2", "0.0.0.0", True),
+        ("::", "127.0.0.1", True),
+        ("::ffff:127.0.0.1", "127.0.0.1", True),
+        ("::1", "127.0.0.1", False),
+    ],
+)
+def test_same_listener(listening: str, bind: str, collides: bool) -> None:
+    """A qBittorrent on another loopback address with the same port is not this profile's instance."""
+    assert pv.same_listener(listening, bind) is collides
+
+
 # --- layout -----------------------------------------------------------------------------------
 
 
@@ -582,6 +599,40 @@ def test_cli_setup_prints_the_url_and_never_the_password(tmp_path: Path) -> None
     assert result.exit_code == 0, result.stderr
     assert f"QBITTORRENT_SECONDARY_URL=http://127.0.0.1:{port}/" in result.stdout.splitlines()
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_cli_prompts_twice_without_echo_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the password is asked twice (again on a mismatch), never echoed, stored hashed."""
+    from qbfailover import cli_provision
+
+    monkeypatch.setattr(cli_provision, "_stdin_is_tty", lambda: True)
+    port = pv_free_port()
+    result = CliRunner().invoke(
+        app,
+        [
+            "setup-secondary",
+            "--profile",
+            str(tmp_path / "profile"),
+            "--webui-port",
+            str(port),
+            "--username",
+            "abc",
+            "--bt-ports",
+            f"{port + 1}-{port + 40}",
+            "--qbittorrent-version",
+            "4.5",
+        ],
+        input=f"{PASSWORD}\nmistyped-one\n{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("Repeat for confirmation") == 2
+    assert PASSWORD not in result.stdout + result.stderr
+    stored = read_ini_value(
+        conf_path(tmp_path / "profile").read_text(), "Preferences", "WebUI\\Password_PBKDF2"
+    )
+    assert stored is not None and verify_password(PASSWORD, stored)
 
 
 def pv_free_port() -> int:
