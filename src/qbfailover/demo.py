@@ -31,6 +31,7 @@ from .client import AddResult, AsyncResilientClient
 from .config import InstanceConfig, Secret, Settings, VpnProbeConfig
 from .errors import QbFailoverError
 from .health import status_document
+from .qbtconf import conf_path, set_ini_values
 
 PRIMARY_HOST = "127.0.0.2"
 SECONDARY_HOST = "127.0.0.1"
@@ -237,6 +238,26 @@ class Demo:
                 raise DemoError(
                     f"setup-secondary failed for {inst.name}: {done.stderr.strip() or done.stdout.strip()}"
                 )
+            self.pin_to_loopback(inst)
+
+    @staticmethod
+    def pin_to_loopback(inst: Instance) -> None:
+        """Demo only: keep the BitTorrent session on the instance's loopback address.
+
+        A real secondary must reach peers, so setup-secondary does not pin it; the demo's
+        instances never need to, and this makes sure they cannot talk to anything but loopback.
+        """
+        path = conf_path(inst.profile)
+        pinned = set_ini_values(
+            path.read_text(encoding="utf-8"),
+            "BitTorrent",
+            {
+                "Session\\Interface": "lo",
+                "Session\\InterfaceName": "lo",
+                "Session\\InterfaceAddress": inst.host,
+            },
+        )
+        path.write_text(pinned, encoding="utf-8")
 
     def settings(self) -> Settings:
         def cfg(inst: Instance, priority: int, requires_vpn: bool) -> InstanceConfig:
