@@ -18,6 +18,8 @@ Protocol generations handled (measured on real 4.5.2, 5.1.0 and 5.3.0: docs/comp
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,22 @@ from .errors import AuthFailed, Banned, Rejected, Uncertain, Unreachable
 from .items import Item
 
 INFO_CHUNK = 200
+_SESSION_COOKIE = re.compile(r"((?:QBT_)?SID(?:_\d+)?=)[^;'\"\s]+")
+
+
+class _RedactSessionCookie(logging.Filter):
+    """httpcore's DEBUG trace logs whole response headers, Set-Cookie (the live session id) included:
+    whoever turns on DEBUG logging must not get a usable session in their log files."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "SID" in message:
+            record.msg, record.args = _SESSION_COOKIE.sub(r"\1<redacted>", message), None
+        return True
+
+
+for _name in ("httpcore.http11", "httpcore.http2"):
+    logging.getLogger(_name).addFilter(_RedactSessionCookie())
 
 
 @dataclass(frozen=True, slots=True)
