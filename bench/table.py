@@ -56,6 +56,15 @@ def fmt(value: float, unit: Unit) -> str:
     return f"{value:g} {unit}"
 
 
+def ratio_text(r: float, higher_is_better: bool = False) -> str:
+    """``1.41x`` (ours takes 1.41 times the baseline), ``182x faster``, ``38.0x higher`` (throughput)."""
+    if higher_is_better:
+        return f"{r:.1f}x higher" if r >= 1 else f"{1 / r:.1f}x lower"
+    if r >= 1:
+        return f"{r:.2f}x"
+    return f"{1 / r:,.0f}x faster" if 1 / r >= 10 else f"{1 / r:.2f}x faster"
+
+
 Judge = Callable[[float, float | None], bool]
 
 
@@ -87,14 +96,7 @@ class Row:
         return self.judge(self.ours.median, None if self.baseline is None else self.baseline.median)
 
     def ratio_text(self) -> str:
-        r = self.ratio
-        if r is None:
-            return "–"
-        if self.higher_is_better:
-            return f"{r:.1f}x higher" if r >= 1 else f"{1 / r:.1f}x lower"
-        if r >= 1:
-            return f"{r:.2f}x"
-        return f"{1 / r:,.0f}x faster" if 1 / r >= 10 else f"{1 / r:.2f}x faster"
+        return "–" if self.ratio is None else ratio_text(self.ratio, self.higher_is_better)
 
     def cells(self) -> list[str]:
         if self.todo:
@@ -112,6 +114,8 @@ class Row:
             "ours": None if self.ours is None else self.ours.as_dict(),
             "baseline": None if self.baseline is None else self.baseline.as_dict(),
             "ratio": self.ratio,
+            "ratio_text": self.ratio_text(),
+            "higher_is_better": self.higher_is_better,
             "goal": self.goal,
             "met": self.met,
             "note": self.note,
