@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 
 from .config import InstanceConfig
-from .errors import AuthFailed, Banned, Rejected, Uncertain, Unreachable
+from .errors import AuthFailed, Banned, ConfigError, Rejected, Uncertain, Unreachable
 from .items import Item
 
 INFO_CHUNK = 200
@@ -131,8 +132,7 @@ class WebUI:
             # The WebUI drops idle keep-alive connections after ~8.5 s; reusing one it has just
             # closed would make a POST's fate ambiguous, so expire ours first.
             limits=httpx.Limits(max_connections=4, keepalive_expiry=5.0),
-            # A TLS context costs 15-25 ms to build (CA bundle); plain http never uses one.
-            verify=config.verify if config.base_url.lower().startswith("https:") else False,
+            verify=tls_verify(config),
             transport=transport,
             headers={"User-Agent": "qbfailover"},
             follow_redirects=False,
@@ -374,6 +374,36 @@ def parse_info_hashes(name: str, resp: httpx.Response) -> set[str]:
             if isinstance(value, str) and value:
                 out.add(value.lower())
     return out
+
+
+def tls_verify(config: InstanceConfig) -> ssl.SSLContext | bool:
+    """What httpx verifies an https WebUI with: the system CAs, the user's CA file, or (warned) nothing.
+
+    A TLS context costs 15-25 ms to build (CA bundle), so plain http gets none. httpx 0.28
+    deprecates ``verify=<path>``, so a CA file becomes a context here, where a missing or
+    non-PEM file is a ConfigError naming it instead of a traceback on first use.
+    """
+    if not config.base_url.lower().startswith("https:"):
+        return False
+    if config.verify is False:
+        logging.getLogger("qbfailover").warning(
+            "%s: verify = false: the TLS certificate of %s is not checked, so anyone on the path can "
+            'read the password; give its CA instead (verify = "/path/ca.pem")',
+            config.name,
+            config.base_url,
+        )
+        return False
+    if config.verify is True:
+        return True
+    path = str(config.verify)
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        why = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+        raise ConfigError(
+            f"{config.name}: verify = {path!r} cannot be used as a CA file ({why}); give the PEM "
+            "file of the CA that signed the WebUI's certificate"
+        ) from None
 
 
 def _connect_detail(exc: httpx.ConnectError) -> str:
