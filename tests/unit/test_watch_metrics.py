@@ -136,4 +136,3 @@ def test_server_port_taken_is_one_line_config_error() -> None:
             MetricsServer(Metrics([]), lambda: None, host, port)
     finally:
         first.stop()
-
