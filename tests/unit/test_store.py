@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -554,11 +556,25 @@ def test_read_only_ledger_is_refused_untouched(db: Path) -> None:
     db.chmod(0o444)
     db.parent.chmod(0o555)
     try:
-        if os.access(db, os.W_OK):
-            pytest.skip("permissions are not enforced for this user (root)")
         before = sha(db)
-        with pytest.raises(StoreError, match=r"read-only|cannot open"):
-            Ledger(db)
+        if os.access(db, os.W_OK):
+            # Root ignores file modes: check in a child without capabilities (CAP_DAC_OVERRIDE).
+            assert shutil.which("setpriv"), "root needs setpriv (util-linux) to drop capabilities"
+            code = (
+                "import sys; from pathlib import Path; from qbfailover.store import Ledger\n"
+                "from qbfailover.errors import StoreError\n"
+                "try:\n    Ledger(Path(sys.argv[1]))\nexcept StoreError as e:\n    print(e); sys.exit(7)\n"
+            )
+            child = subprocess.run(
+                ["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c", code, str(db)],
+                capture_output=True,
+                text=True,
+            )
+            assert child.returncode == 7, child.stdout + child.stderr
+            assert re.search(r"read-only|cannot open", child.stdout)
+        else:
+            with pytest.raises(StoreError, match=r"read-only|cannot open"):
+                Ledger(db)
         assert sha(db) == before
     finally:
         db.parent.chmod(0o755)
@@ -577,7 +593,7 @@ def test_disk_full_is_a_store_error_and_keeps_earlier_rows(ledger: Ledger) -> No
     [kept] = ledger.record([item(1)], reason="r")
     pages = ledger._conn.execute("PRAGMA page_count").fetchone()[0]
     ledger._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
-    secret = b"magnet:?xt=urn:btih:" + b"f" * 40 + b"&tr=http://user:password@tracker"
+    secret = b"magnet:?xt=urn:btih:" + b"f" * 40 + b"&dn=user:password"
     big = [
         NewEntry(key=f"{n:064x}", kind="magnet", payload=secret * 50, name="x", options={})
         for n in range(100)
