@@ -82,7 +82,7 @@ def one_line(exc: pytest.ExceptionInfo[ItemError]) -> str:
         (f"magnet:?xt=urn:btih:{HEX}&dn=%C3%89t%C3%A9", HEX, None, "Été"),
         (f"magnet:?xt=urn:btih:{HEX}&dn=", HEX, None, HEX),
         (f"magnet:?xt=urn:btih:{HEX}&dn=+++", HEX, None, HEX),
-        (f"  \tmagnet:?xt=urn:btih:{HEX}&dn=x&tr=udp%3A%2F%2Ft.example%3A80\n ", HEX, None, "x"),
+        (f"  \tmagnet:?xt=urn:btih:{HEX}&dn=x&xl=16384\n ", HEX, None, "x"),
         (f"magnet:?xt=urn%3Abtih%3A{HEX}", HEX, None, HEX),
     ],
 )
