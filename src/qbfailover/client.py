@@ -213,73 +213,9 @@ class AsyncResilientClient:
         """VPN and every instance probed concurrently; done within the deadline.
 
         ``respect_breakers`` (delivery) skips instances whose breaker is open instead of paying
-        their timeout again; ``status`` and ``doctor`` probe everything.
+        their timeout again; ``status``, ``doctor`` and ``watch`` probe everything.
         """
-        settings = self.settings
-        deadline = settings.deadline
-        start = time.perf_counter()
-        now = self._clock()
-        vpn_task = asyncio.ensure_future(probe_vpn(settings.vpn, deadline))
-        tasks: dict[str, asyncio.Future[tuple[InstanceHealth, InstanceError | None]]] = {}
-        skipped: dict[str, InstanceHealth] = {}
-        for cfg in settings.instances:
-            guard = self._guard(cfg.name)
-            if respect_breakers and not breaker.may_connect(guard, now):
-                skipped[cfg.name] = InstanceHealth(
-                    cfg.name,
-                    Status.TIMEOUT if "timeout" in guard.last_error else Status.ERROR,
-                    detail=f"not tried for {guard.open_until - now:.0f} s (breaker open): {guard.last_error}",
-                    priority=cfg.priority,
-                    requires_vpn=cfg.requires_vpn,
-                    url=cfg.base_url,
-                )
-                continue
-            tasks[cfg.name] = asyncio.ensure_future(probe_instance(self.webui(cfg), deadline))
-        vpn = await vpn_task
-        not_needed: set[str] = set()
-        if vpn.status is VpnStatus.DOWN:
-            # No point waiting for an instance we may not use anyway.
-            for cfg in settings.instances:
-                task = tasks.get(cfg.name)
-                if cfg.requires_vpn and task is not None and not task.done():
-                    task.cancel()
-                    not_needed.add(cfg.name)
-        results: dict[str, InstanceHealth] = dict(skipped)
-        for name, task in tasks.items():
-            cfg = settings.instance(name)
-            try:
-                health, error = await task
-            except asyncio.CancelledError:
-                if name not in not_needed:
-                    raise
-                health = InstanceHealth(
-                    name,
-                    Status.VPN_DOWN,
-                    detail="VPN down: not probed",
-                    priority=cfg.priority,
-                    requires_vpn=True,
-                    url=cfg.base_url,
-                )
-                error = None
-                results[name] = health
-                continue
-            self._record_probe(name, error)
-            results[name] = health
-        instances = tuple(
-            _gated(results[cfg.name], cfg, vpn)
-            for cfg in sorted(settings.instances, key=lambda c: c.priority)
-        )
-        state = overall_state(instances)
-        report = HealthReport(
-            vpn=vpn,
-            instances=instances,
-            state=state,
-            verdict=VERDICTS[state],
-            checked_at=now,
-            duration_ms=round((time.perf_counter() - start) * 1000, 2),
-        )
-        self.last_health = report
-        return report
+        return await _Round(self, respect_breakers=respect_breakers).report()
 
     def _record_probe(self, name: str, error: InstanceError | None) -> None:
         guard = self._guard(name)
@@ -354,7 +290,10 @@ class AsyncResilientClient:
                     "already queued and being delivered by another qbfailover process",
                     entry.id,
                 )
-        outcomes = {**busy, **await self._deliver(pending, self._delivery_health)} if pending else busy
+        if pending:
+            outcomes = {**busy, **await self._deliver(pending, _Round(self, respect_breakers=True))}
+        else:
+            outcomes = busy
         for (raw, _), entry in zip(valid, entries, strict=True):
             r = outcomes[entry.id]
             result.items.append(ItemResult(raw, r.name, r.infohash, r.state, r.instance, r.reason, r.id))
@@ -408,7 +347,7 @@ class AsyncResilientClient:
                     )
                     continue
                 pending.append(_Pending(entry, item))
-            outcomes = await self._deliver(pending, _known(health))
+            outcomes = await self._deliver(pending, _Round.known(self, health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
             done += len(entries)
@@ -418,37 +357,48 @@ class AsyncResilientClient:
                 health = None  # something failed: look again before the next batch
         return result
 
-    async def _deliver(
-        self, pending: list[_Pending], get_health: Callable[[], Awaitable[HealthReport]]
-    ) -> dict[int, ItemResult]:
-        """Try instances in order; whatever no instance took stays pending with the reason."""
+    async def _deliver(self, pending: list[_Pending], health: _Round) -> dict[int, ItemResult]:
+        """Try instances in priority order; what no instance took stays pending with the reason.
+
+        Each instance's probe is awaited only when delivery reaches it, so a slow or frozen
+        lower-priority instance never delays items the primary takes at once.
+        """
         out: dict[int, ItemResult] = {}
+        tried = 0
         try:
-            health = await get_health()
-            order = [self.settings.instance(h.name) for h in health.instances if h.ok]
-            await self._reconcile_uncertain(pending, order)
-            for cfg in order:
-                todo = [p for p in pending if p.result is None]
-                if not todo:
+            for cfg in self.settings.by_priority:
+                if all(p.result is not None for p in pending):
                     break
-                await self._deliver_to(cfg, todo)
-            why = _queue_reason(health)
+                if not (await health.instance(cfg)).ok:
+                    continue
+                tried += 1
+                await self._reconcile_uncertain(pending, cfg)
+                todo = [p for p in pending if p.result is None]
+                if todo:
+                    await self._deliver_to(cfg, todo)
+            needed = any(p.result is None for p in pending)
+            report = await health.report() if needed or health.settled() else None
         except BaseException:
             self._release_unresolved(pending, "interrupted")
+            await asyncio.shield(health.cancel())
             raise
+        if report is None:
+            await health.cancel()  # everything delivered: the other probes are not needed
         for p in pending:
-            if p.result is None and p.refusals and len(p.refusals) >= max(1, len(order)):
+            if p.result is None and p.refusals and len(p.refusals) >= max(1, tried):
                 reason = "refused by " + "; ".join(p.refusals)
                 self.ledger.mark_rejected(p.entry.id, reason=reason)
                 p.result = self._result(p, "rejected", None, reason)
         unresolved = [p for p in pending if p.result is None]
         if unresolved:
+            assert report is not None
+            why = _queue_reason(report)
             error = "; ".join(sorted({e for p in unresolved for e in p.errors})) or why
             self.ledger.mark_failed(
                 [p.entry.id for p in unresolved],
                 reason=why,
                 error=error[:500],
-                backoff=bool(health.healthy),
+                backoff=bool(report.healthy),
             )
             for p in unresolved:
                 p.result = self._result(p, "queued", None, why if not p.errors else f"{why}; {p.errors[-1]}")
@@ -464,26 +414,22 @@ class AsyncResilientClient:
             with contextlib.suppress(QbFailoverError):
                 self.ledger.mark_failed(ids, reason=why, error=why)
 
-    async def _reconcile_uncertain(self, pending: list[_Pending], order: list[InstanceConfig]) -> None:
-        """Items an earlier attempt sent without an answer: if they arrived, they are delivered."""
-        healthy = {c.name for c in order}
-        for cfg in order:
-            suspects = [
-                p
-                for p in pending
-                if p.result is None and cfg.name in p.entry.uncertain and p.item.confirmable
-            ]
-            if not suspects or cfg.name not in healthy:
-                continue
-            try:
-                present = await self.webui(cfg).present(h for p in suspects for h in p.item.hashes)
-            except InstanceError:
-                continue
-            found = [p for p in suspects if p.item.hashes & present]
-            if found:
-                self.ledger.mark_delivered([p.entry.id for p in found], instance=cfg.name, reason="added")
-                for p in found:
-                    p.result = self._result(p, "delivered", cfg.name, "added")
+    async def _reconcile_uncertain(self, pending: list[_Pending], cfg: InstanceConfig) -> None:
+        """Items an earlier attempt sent to ``cfg`` without an answer: if they arrived, done."""
+        suspects = [
+            p for p in pending if p.result is None and cfg.name in p.entry.uncertain and p.item.confirmable
+        ]
+        if not suspects:
+            return
+        try:
+            present = await self.webui(cfg).present(h for p in suspects for h in p.item.hashes)
+        except InstanceError:
+            return
+        found = [p for p in suspects if p.item.hashes & present]
+        if found:
+            self.ledger.mark_delivered([p.entry.id for p in found], instance=cfg.name, reason="added")
+            for p in found:
+                p.result = self._result(p, "delivered", cfg.name, "added")
 
     async def _deliver_to(self, cfg: InstanceConfig, todo: list[_Pending]) -> None:
         groups: dict[str, list[_Pending]] = {}
@@ -610,13 +556,116 @@ class AsyncResilientClient:
         return result
 
 
-def _known(report: HealthReport) -> Callable[[], Awaitable[HealthReport]]:
-    """A health source that answers with a report already taken (a drain reuses its check)."""
+class _Round:
+    """One health check in flight: the VPN and every instance probed concurrently.
 
-    async def known() -> HealthReport:
-        return report
+    Delivery awaits instances one by one in priority order (``instance``), so it can start on the
+    primary while a frozen secondary's probe is still waiting for its timeout; ``report`` awaits
+    them all. Probes for instances that need the VPN are cancelled as soon as the VPN is down.
+    """
 
-    return known
+    def __init__(self, client: AsyncResilientClient, *, respect_breakers: bool) -> None:
+        self._client = client
+        settings = client.settings
+        self._started = time.perf_counter()
+        self._now = client._clock()
+        self._results: dict[str, InstanceHealth] = {}
+        self._report: HealthReport | None = None
+        self._vpn: VpnHealth | None = None
+        self._vpn_task: asyncio.Future[VpnHealth] | None = asyncio.ensure_future(
+            probe_vpn(settings.vpn, settings.deadline)
+        )
+        self._tasks: dict[str, asyncio.Future[tuple[InstanceHealth, InstanceError | None]]] = {}
+        for cfg in settings.instances:
+            guard = client._guard(cfg.name)
+            if respect_breakers and not breaker.may_connect(guard, self._now):
+                self._results[cfg.name] = InstanceHealth(
+                    cfg.name,
+                    Status.TIMEOUT if "timeout" in guard.last_error else Status.ERROR,
+                    detail=f"not tried for {guard.open_until - self._now:.0f} s (breaker open): "
+                    f"{guard.last_error}",
+                    priority=cfg.priority,
+                    requires_vpn=cfg.requires_vpn,
+                    url=cfg.base_url,
+                )
+                continue
+            self._tasks[cfg.name] = asyncio.ensure_future(
+                probe_instance(client.webui(cfg), settings.deadline)
+            )
+
+    @classmethod
+    def known(cls, client: AsyncResilientClient, report: HealthReport) -> _Round:
+        """A round whose answers are a report already taken (a drain reuses ``watch``'s check)."""
+        self = cls.__new__(cls)
+        self._client = client
+        self._started = time.perf_counter()
+        self._now = report.checked_at
+        self._results = {h.name: h for h in report.instances}
+        self._report = report
+        self._vpn = report.vpn
+        self._vpn_task = None
+        self._tasks = {}
+        return self
+
+    async def vpn(self) -> VpnHealth:
+        if self._vpn is None:
+            assert self._vpn_task is not None
+            self._vpn = await self._vpn_task
+        return self._vpn
+
+    async def instance(self, cfg: InstanceConfig) -> InstanceHealth:
+        """This instance's health, gated on the VPN if it needs it."""
+        if cfg.name not in self._results:
+            vpn = await self.vpn() if cfg.requires_vpn else None
+            task = self._tasks[cfg.name]
+            if vpn is not None and vpn.status is VpnStatus.DOWN and not task.done():
+                task.cancel()  # no point waiting for an instance we may not use anyway
+                health = InstanceHealth(
+                    cfg.name,
+                    Status.VPN_DOWN,
+                    detail="VPN down: not probed",
+                    priority=cfg.priority,
+                    requires_vpn=True,
+                    url=cfg.base_url,
+                )
+            else:
+                health, error = await task
+                self._client._record_probe(cfg.name, error)
+            self._results[cfg.name] = health
+        health = self._results[cfg.name]
+        if cfg.requires_vpn:
+            return _gated(health, cfg, await self.vpn())
+        return health
+
+    async def report(self) -> HealthReport:
+        if self._report is None:
+            settings = self._client.settings
+            vpn = await self.vpn()
+            instances = tuple([await self.instance(cfg) for cfg in settings.by_priority])
+            state = overall_state(instances)
+            self._report = HealthReport(
+                vpn=vpn,
+                instances=instances,
+                state=state,
+                verdict=VERDICTS[state],
+                checked_at=self._now,
+                duration_ms=round((time.perf_counter() - self._started) * 1000, 2),
+            )
+            self._client.last_health = self._report
+        return self._report
+
+    def settled(self) -> bool:
+        """Every probe has answered already (a full report costs nothing more)."""
+        tasks = [*self._tasks.values(), self._vpn_task]
+        return all(t is None or t.done() for t in tasks)
+
+    async def cancel(self) -> None:
+        """Stop probes nobody needs any more (their instances were not reached), and reap them."""
+        pending = [t for t in (*self._tasks.values(), self._vpn_task) if t is not None and not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _gated(h: InstanceHealth, cfg: InstanceConfig, vpn: VpnHealth) -> InstanceHealth:

@@ -51,6 +51,10 @@ async def _icmp(target: str, timeout: float) -> tuple[bool, str]:
     )
     try:
         code = await asyncio.wait_for(proc.wait(), timeout)
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

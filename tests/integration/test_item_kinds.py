@@ -128,3 +128,21 @@ def test_frozen_primary_times_out_and_secondary_takes_over(topology: Topology) -
                 topology.primary.thaw()
 
     asyncio.run(go())
+
+
+def test_frozen_secondary_does_not_delay_the_primary(topology: Topology) -> None:
+    """With a healthy primary, delivery does not wait for a frozen secondary's probe to time out."""
+
+    async def go() -> None:
+        async with AsyncResilientClient(topology.settings(deadline=2.0)) as client:
+            topology.secondary.freeze()
+            try:
+                result = await client.add_torrents([magnet(i, "not-waiting") for i in range(3)])
+                assert {r.instance for r in result.items} == {"primary"}
+                # The secondary's probe was cancelled, not waited out: no failure was recorded.
+                assert client.ledger.load_guard("secondary").failures == 0
+                assert client.last_health is None
+            finally:
+                topology.secondary.thaw()
+
+    asyncio.run(go())
