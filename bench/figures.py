@@ -177,7 +177,7 @@ def fig_delivery(lab: Lab, plan: Plan) -> list[Row]:
     spec = dt * n / plan.spec_n
     what = f"deliver {n:,} magnets, confirmed"
     ours_s = sample("ours", ours)
-    seen_note = f"{min(seen):.0%}–{max(seen):.0%}" if seen else "–"
+    seen_note = " to ".join(dict.fromkeys(f"{v:.0%}" for v in (min(seen), max(seen)))) if seen else "–"
     return [
         Row(
             "1a",

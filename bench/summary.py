@@ -41,7 +41,7 @@ def summarize(docs: list[dict[str, Any]]) -> str:
         up = bool(measured[0].get("higher_is_better"))
         # Least favourable end first: "161x faster … 177x faster", "1.82x … 2.51x".
         ends = sorted({min(ratios), max(ratios)}, reverse=not up and max(ratios) < 1) if ratios else []
-        ratio = " … ".join(ratio_text(r, up) for r in ends) or "–"
+        ratio = " … ".join(dict.fromkeys(ratio_text(r, up) for r in ends)) or "–"
         verdict = f"{sum(met)}/{len(met)}" if met else "info"
         cells = [figure, measured[0]["what"], f"{mid} ({lo}–{hi})", ratio, measured[0]["goal"], verdict]
         lines.append("| " + " | ".join(cells) + " |")
