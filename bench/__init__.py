@@ -2,7 +2,7 @@
 
 Run with ``./scripts/bench`` (``--quick`` for the CI form). Every baseline is measured in the same
 run as our figure, interleaved with it, so the ratios hold on a shared machine where absolute times
-drift. Nothing here is asserted by the tests; see docs/performance.md for the figures.
+drift. Nothing here is asserted by the tests; see the README's Performance section for the figures.
 """
 
 import sys

@@ -4,7 +4,7 @@ No retries and no failover here (that is ``client``'s job): one call, one answer
 The only repeat is the re-login after a 403 on a non-login call, which is safe because a 403 means
 the request was refused before it was applied.
 
-Protocol generations handled (measured on real 4.5.2, 5.1.0 and 5.3.0: docs/compat.md):
+Protocol generations handled (measured on real 4.5.2, 5.1.0 and 5.3.0; README, "qBittorrent versions"):
 - login: up to 5.1 200 ``Ok.``/``Fails.``; 5.2+ 204 / 401 ``Unauthorized``, the same 401 the
   CSRF/Host checks give on every version, so a login 401 is told apart by one unauthenticated
   request (403 there = the checks passed = wrong credentials). A ban is 403 on all versions.

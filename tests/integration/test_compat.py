@@ -2,7 +2,7 @@
 
 Tests marked ``compat`` run once per selected version (``--qbt-versions``/``QBF_QBT_VERSIONS``);
 the mixed-version failover tests need 4.5 and 5.3 together. What differs is summarised in
-docs/compat.md; the recorded replies are unit-tested in tests/unit/test_webui_replies.py.
+the README; the recorded replies are unit-tested in tests/unit/test_webui_replies.py.
 """
 
 from __future__ import annotations
