@@ -260,3 +260,21 @@ def magnet(n: int, prefix: str = "") -> str:
     """
     digest = hashlib.sha1(f"{prefix}:{n}".encode()).hexdigest()
     return f"magnet:?xt=urn:btih:{digest}&dn=test-{prefix}{n}"
+
+
+def bencode(value: object) -> bytes:
+    """A tiny bencoder (keys sorted, as BEP 3 requires) to build test torrents."""
+    if isinstance(value, bool):
+        raise TypeError("bencode has no booleans")
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, list):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, dict):
+        pairs = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in pairs) + b"e"
+    raise TypeError(f"cannot bencode {type(value).__name__}")

@@ -31,7 +31,7 @@ from conftest import (
     qbt_runtime_of,
     qbt_versions,
 )
-from harness import QbtInstance, Runtime, blackholed, magnet
+from harness import QbtInstance, Runtime, bencode, blackholed, magnet
 from qbfailover import AsyncResilientClient, State, Status
 from qbfailover.config import Secret, load_settings
 from qbfailover.errors import AuthFailed, Banned, Rejected
@@ -96,21 +96,6 @@ async def info(http: httpx.AsyncClient, hashes: list[str] | None = None) -> list
 
 
 # --- .torrent files: a minimal bencoder and v1 / v2-only / hybrid single-file torrents ------------
-
-
-def bencode(value: object) -> bytes:
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        pairs = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
-        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in pairs) + b"e"
-    raise TypeError(type(value))
 
 
 def make_torrent(kind: str, name: str) -> tuple[bytes, str, str]:

@@ -12,26 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import Topology
-from harness import magnet
+from harness import bencode, magnet
 from qbfailover import AsyncResilientClient, State, Status
 from qbfailover.items import parse_torrent
 
 pytestmark = pytest.mark.integration
-
-
-def bencode(value: object) -> bytes:
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, str):
-        return bencode(value.encode())
-    if isinstance(value, list):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
-        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
-    raise TypeError(type(value))
 
 
 def make_torrent(name: str) -> bytes:

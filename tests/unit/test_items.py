@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness import bencode
 from qbfailover import items
 from qbfailover.errors import ItemError
 from qbfailover.items import Item, item_from_ledger, parse_item, parse_magnet, parse_torrent, parse_url
@@ -18,24 +19,6 @@ HEX = "0123456789abcdef0123456789abcdef01234567"
 B32 = base64.b32encode(bytes.fromhex(HEX)).decode()  # 32 characters, A-Z2-7
 V2 = "a1b2c3d4" * 8  # 64 hex digits: a SHA-256 infohash
 BTMH = "1220" + V2
-
-
-def bencode(value: object) -> bytes:
-    """A tiny bencoder (keys sorted, as the spec requires) to build test torrents."""
-    if isinstance(value, bool):
-        raise TypeError("bencode has no booleans")
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        pairs = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
-        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in pairs) + b"e"
-    raise TypeError(f"cannot bencode {type(value).__name__}")
 
 
 def v1_info(name: str = "Book One", pieces: bytes = b"\x01" * 20) -> dict[str, object]:

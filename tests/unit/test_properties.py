@@ -22,6 +22,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness import bencode
 from qbfailover.config import Settings, load_settings
 from qbfailover.errors import (
     ConfigError,
@@ -119,16 +120,6 @@ bencoded = st.recursive(
     ),
     max_leaves=12,
 )
-
-
-def bencode(value: Any) -> bytes:
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    return b"d" + b"".join(bencode(k) + bencode(value[k]) for k in sorted(value)) + b"e"
 
 
 @MANY
