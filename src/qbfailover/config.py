@@ -235,7 +235,7 @@ def _db_path(values: Mapping[str, str]) -> Path:
 
 
 def _vpn_from_text(text: str, key: str) -> VpnProbeConfig:
-    """``10.2.0.1`` → icmp; ``tcp://host:port``; ``http(s)://…``; ``interface:wg0``."""
+    """``gateway.lan`` or an IP → icmp; ``tcp://host:port``; ``http(s)://…``; ``interface:wg0``."""
     low = text.lower()
     if low.startswith(("http://", "https://")):
         return VpnProbeConfig(kind="http", target=_url(text, key))

@@ -19,7 +19,7 @@ from qbfailover.config import (
 from qbfailover.errors import ConfigError
 
 PASSWORD = "hunter2-Zq9"  # a marker that must never show up in a repr or a message
-PRIMARY = "http://192.168.0.48:52095/"
+PRIMARY = "http://nas.example:52095/"
 SECONDARY = "http://localhost:52095/"
 
 
@@ -67,7 +67,7 @@ def test_spec_variables_give_primary_and_secondary(tmp_path: Path) -> None:
     assert shape == [("primary", PRIMARY, 1, False), ("secondary", SECONDARY, 2, False)]
     assert primary.username == secondary.username == "TopherGutbrod"
     assert primary.password.reveal() == secondary.password.reveal() == PASSWORD
-    assert [(i.host, i.port) for i in s.instances] == [("192.168.0.48", 52095), ("localhost", 52095)]
+    assert [(i.host, i.port) for i in s.instances] == [("nas.example", 52095), ("localhost", 52095)]
     assert s.vpn is None and s.deadline == 2.0 and s.names == ["primary", "secondary"]
     assert s.instance("secondary") is secondary
 
@@ -105,7 +105,7 @@ def test_missing_primary_url_names_the_key(tmp_path: Path) -> None:
     ("key", "value"),
     [
         ("QBITTORRENT_URL", "ftp://host/"),
-        ("QBITTORRENT_URL", "192.168.0.48:52095"),
+        ("QBITTORRENT_URL", "nas.example:52095"),
         ("QBITTORRENT_URL", "http://"),
         ("QBITTORRENT_URL", "http://host:99999/"),
         ("QBITTORRENT_URL", "http://host:port/"),
@@ -139,11 +139,11 @@ def test_bad_deadline_names_the_key(tmp_path: Path, value: str) -> None:
 @pytest.mark.parametrize(
     ("gateway", "kind", "target"),
     [
-        ("192.168.0.1", "icmp", "192.168.0.1"),
-        ("  10.2.0.1 ", "icmp", "10.2.0.1"),
+        ("gateway.example", "icmp", "gateway.example"),
+        ("  127.0.0.3 ", "icmp", "127.0.0.3"),
         ("fe80::1", "icmp", "fe80::1"),
         ("vpn-gw.lan", "icmp", "vpn-gw.lan"),
-        ("tcp://10.2.0.1:8000", "tcp", "10.2.0.1:8000"),
+        ("tcp://127.0.0.3:8000", "tcp", "127.0.0.3:8000"),
         ("TCP://[::1]:443", "tcp", "[::1]:443"),
         ("http://127.0.0.1:8000/v1/openvpn/status", "http", "http://127.0.0.1:8000/v1/openvpn/status"),
         ("https://gluetun.lan/v1/publicip/ip", "http", "https://gluetun.lan/v1/publicip/ip"),
@@ -162,11 +162,11 @@ def test_vpn_gateway_forms(tmp_path: Path, gateway: str, kind: str, target: str)
     [
         "not an address",
         "-fc100000",
-        "10.2.0.0/24",
-        "udp://10.2.0.1:53",
-        "tcp://10.2.0.1",
-        "tcp://10.2.0.1:0",
-        "tcp://10.2.0.1:70000",
+        "127.0.0.0/24",
+        "udp://127.0.0.3:53",
+        "tcp://127.0.0.3",
+        "tcp://127.0.0.3:0",
+        "tcp://127.0.0.3:70000",
         "tcp://:80",
         "http://",
         "interface:",
@@ -183,7 +183,7 @@ def test_bad_vpn_gateway_names_the_key(tmp_path: Path, gateway: str) -> None:
 def test_primary_requires_vpn_only_with_a_gateway(tmp_path: Path) -> None:
     """The primary requires the VPN exactly when a gateway is configured; the secondary never does."""
     base = {"QBITTORRENT_URL": PRIMARY, "QBITTORRENT_SECONDARY_URL": SECONDARY}
-    with_vpn = from_env(tmp_path, **base, QBITTORRENT_VPN_GATEWAY="10.2.0.1")
+    with_vpn = from_env(tmp_path, **base, QBITTORRENT_VPN_GATEWAY="127.0.0.3")
     without = from_env(tmp_path, **base)
     blank = from_env(tmp_path, **base, QBITTORRENT_VPN_GATEWAY="  ")
     assert [i.requires_vpn for i in with_vpn.instances] == [True, False]
@@ -296,7 +296,7 @@ timeout = 0.5
 
 [[instances]]
 name = "nas"
-url = "http://192.168.0.48:52095/"
+url = "http://nas.example:52095/"
 username = "alice"
 password_env = "NAS_PASSWORD"
 priority = 1
@@ -389,15 +389,15 @@ ONE = '[[instances]]\nname = "a"\nurl = "http://127.0.0.1:1/"\n'
         (ONE + 'verify = ""\n', "verify"),
         (ONE + "requires-vpn = true\n", "did you mean requires_vpn?"),
         (ONE + "pasword = 'x'\n", "did you mean password?"),
-        ('vpn = "10.2.0.1"\n' + ONE, "[vpn] must be a table"),
+        ('vpn = "127.0.0.3"\n' + ONE, "[vpn] must be a table"),
         ('[vpn]\nkind = "udp"\ntarget = "x"\n' + ONE, "vpn.kind"),
         ('[vpn]\nkind = "icmp"\n' + ONE, "vpn.target is missing"),
         ('[vpn]\nkind = "icmp"\ntarget = "-f"\n' + ONE, "vpn.target"),
-        ('[vpn]\nkind = "tcp"\ntarget = "10.2.0.1"\n' + ONE, "vpn.target"),
-        ('[vpn]\nkind = "http"\ntarget = "10.2.0.1"\n' + ONE, "vpn.target"),
+        ('[vpn]\nkind = "tcp"\ntarget = "127.0.0.3"\n' + ONE, "vpn.target"),
+        ('[vpn]\nkind = "http"\ntarget = "127.0.0.3"\n' + ONE, "vpn.target"),
         ('[vpn]\nkind = "interface"\ntarget = "a/b"\n' + ONE, "vpn.target"),
-        ('[vpn]\ntarget = "10.2.0.1"\ntimeout = 0\n' + ONE, "vpn.timeout"),
-        ('[vpn]\ntarget = "10.2.0.1"\ntargte = "x"\n' + ONE, "did you mean target?"),
+        ('[vpn]\ntarget = "127.0.0.3"\ntimeout = 0\n' + ONE, "vpn.timeout"),
+        ('[vpn]\ntarget = "127.0.0.3"\ntargte = "x"\n' + ONE, "did you mean target?"),
         ("[[instances]\nname = 'a'\n", "invalid TOML"),
         ('[[instances]]\nname = "a\n', "invalid TOML"),
         (f'[[instances]]\npassword = "{PASSWORD}\n', "invalid TOML"),
@@ -424,7 +424,7 @@ def test_verify_forms(tmp_path: Path, value: str, expected: bool | str) -> None:
 @pytest.mark.parametrize(
     ("table", "kind", "target"),
     [
-        ('target = "10.2.0.1"', "icmp", "10.2.0.1"),
+        ('target = "127.0.0.3"', "icmp", "127.0.0.3"),
         ('kind = "icmp"\ntarget = "gw.lan"', "icmp", "gw.lan"),
         ('kind = "interface"\ntarget = "wg0"', "interface", "wg0"),
         (

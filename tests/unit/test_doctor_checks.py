@@ -175,6 +175,6 @@ def test_queue_check_mentions_rejected() -> None:
 def test_is_local() -> None:
     """Loopback, localhost and this machine's addresses are local; other hosts are not."""
     assert is_local("127.0.0.2") and is_local("localhost") and is_local("[::1]")
-    assert is_local("10.9.8.7", ["10.9.8.7"])
-    assert not is_local("10.9.8.7", ["127.0.0.1"])
+    assert is_local("2001:db8::7", ["2001:db8::7"])
+    assert not is_local("2001:db8::7", ["127.0.0.1"])
     assert not is_local("nas.example")

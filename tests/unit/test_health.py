@@ -25,8 +25,8 @@ from qbfailover.health import (
 )
 
 S = Status
-UP = VpnHealth(VpnStatus.UP, latency_ms=1.5, detail="ping reply", target="10.2.0.1", kind="icmp")
-DOWN = VpnHealth(VpnStatus.DOWN, detail="no ping reply", target="10.2.0.1", kind="icmp")
+UP = VpnHealth(VpnStatus.UP, latency_ms=1.5, detail="ping reply", target="127.0.0.3", kind="icmp")
+DOWN = VpnHealth(VpnStatus.DOWN, detail="no ping reply", target="127.0.0.3", kind="icmp")
 NO_VPN = VpnHealth(VpnStatus.NOT_CONFIGURED, detail="no VPN probe configured")
 FAILURES = [S.VPN_DOWN, S.TIMEOUT, S.AUTH_FAILED, S.BANNED, S.ERROR]
 
@@ -198,7 +198,7 @@ def test_status_document_keys() -> None:
     assert doc["vpn"] == {
         "status": "DOWN",
         "kind": "icmp",
-        "target": "10.2.0.1",
+        "target": "127.0.0.3",
         "latency_ms": None,
         "detail": "no ping reply",
     }
