@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -51,12 +52,20 @@ OLD_51_COOKIE = (
     "SID=gGhNZRmkOFZqi0Y3nM3pqLXceX6Bqiom; HttpOnly; SameSite=Strict; path=/"  # 5.1.0, WebAPI 2.11.4
 )
 
+
+def _expires_in(seconds: int) -> str:
+    when = datetime.now(UTC) + timedelta(seconds=seconds)
+    return when.strftime("%a, %d-%b-%Y %H:%M:%S GMT")
+
+
 NEW: dict[str, Reply] = {  # qBittorrent 5.3.0, WebAPI 2.16.2 (Debian sid), WebUI on port 52095
     "login_ok": (
         204,
         {
+            # Recorded on 5.3.0, except the date: it sends expires = now + WebUI\SessionTimeout,
+            # and a literal recorded date would make the cookie jar drop the cookie an hour later.
             "set-cookie": "QBT_SID_52095=r7MuvH41xxFCiI5fy4h+RBY+Q1kGIGYf; HttpOnly; SameSite=Lax; "
-            "expires=Tue, 24-Nov-2026 10:22:25 GMT; path=/"
+            f"expires={_expires_in(3600)}; path=/"
         },
         "",
     ),
