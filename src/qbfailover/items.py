@@ -259,11 +259,6 @@ def _bdecode(data: bytes, i: int, depth: int = 0) -> tuple[object, int]:
     raise ValueError(f"unexpected byte {c!r} at {i}")
 
 
-def is_hex_hash(value: str) -> bool:
-    """True for a 40-character hex infohash (what the CLI accepts as a bare hash)."""
-    return bool(_HEX40.fullmatch(value))
-
-
 __all__ = [
     "Item",
     "Kind",

@@ -21,7 +21,6 @@ import json
 import logging
 import re
 import ssl
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -421,7 +420,3 @@ def _connect_detail(exc: httpx.ConnectError) -> str:
     if "ssl" in text or "certificate" in text:
         return 'TLS failed (certificate not trusted? set verify = "/path/ca.pem")'
     return "cannot connect (" + (str(exc)[:80] or type(exc).__name__) + ")"
-
-
-def monotonic_ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 1)
