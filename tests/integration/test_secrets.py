@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
 from chaoslib import QBF, wait_for
 
 from conftest import Topology
-from harness import magnet
+from harness import free_port, magnet
 from qbfailover.client import AsyncResilientClient
 from qbfailover.config import Secret, load_settings
 from qbfailover.errors import QbFailoverError
@@ -78,7 +78,7 @@ def test_no_command_shows_the_password(topology: Topology, tmp_path: Path) -> No
             "--profile",
             str(profile),
             "--webui-port",
-            "52096",
+            str(free_port()),
             "--username",
             "someone",
             "--password-env",
@@ -95,7 +95,8 @@ def test_no_command_shows_the_password(topology: Topology, tmp_path: Path) -> No
         outputs[" ".join(args)] = proc.stdout + proc.stderr
         codes[args[0]] = max(codes.get(args[0], 0), proc.returncode)
     assert '"successful"' in outputs["queue drain --json"]
-    assert codes["add"] == codes["status"] == codes["queue"] == codes["setup-secondary"] == 0, codes
+    ok = codes["add"] == codes["status"] == codes["queue"] == codes["setup-secondary"] == 0
+    assert ok, (codes, outputs)
 
     log = tmp_path / "watch.log"
     with log.open("wb") as fh:
