@@ -424,6 +424,15 @@ def same_listener(listening: str, bind: str) -> bool:
     return a == b or mapped == b
 
 
+def _same_netns(pid: int) -> bool:
+    """Whether ``pid`` shares our network namespace (Linux); a qBittorrent in a container's own
+    namespace listening on "our" port does not hold it for us. Elsewhere: assume it does."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    except OSError:
+        return True
+
+
 def find_running(profile: Path, webui: tuple[str, int] | None = None) -> Running | None:
     """A qbittorrent process whose command line names ``--profile=profile``, or that listens on
     ``webui`` (host, port). Processes we may not inspect are skipped."""
@@ -442,7 +451,7 @@ def find_running(profile: Path, webui: tuple[str, int] | None = None) -> Running
                     cwd = proc.cwd()
                 if _same_path(arg, profile, cwd):
                     return Running(proc.pid, f"--profile={arg}")
-            if webui is not None:
+            if webui is not None and _same_netns(proc.pid):
                 for conn in proc.net_connections(kind="inet"):
                     if (
                         conn.status == psutil.CONN_LISTEN

@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -451,3 +452,22 @@ def test_windows_bat_follows_the_spec_startup_sequence(tmp_path: Path) -> None:
     )
     assert not (p.root / "start-secondary.sh").exists()
     assert "start_secondary.bat assumes the installer's default path" in p.setup.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a network namespace needs root")
+def test_listener_in_another_network_namespace_does_not_count() -> None:
+    """A process in another network namespace (a container) does not hold our WebUI port."""
+    from qbfailover.provision import _same_netns
+
+    other = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.readlink(f"/proc/{other.pid}/ns/net") == os.readlink(
+            "/proc/self/ns/net"
+        ):
+            time.sleep(0.01)  # unshare switches namespaces just after it starts
+        assert _same_netns(os.getpid())
+        assert not _same_netns(other.pid)
+    finally:
+        other.kill()
+        other.wait()
