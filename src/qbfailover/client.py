@@ -299,9 +299,6 @@ class AsyncResilientClient:
             result.items.append(ItemResult(raw, r.name, r.infohash, r.state, r.instance, r.reason, r.id))
         return result
 
-    async def _delivery_health(self) -> HealthReport:
-        return await self.health_check(respect_breakers=True)
-
     async def process_queue(
         self,
         *,
@@ -321,7 +318,7 @@ class AsyncResilientClient:
             total = min(total, limit)
         while limit is None or done < limit:
             if health is None or not health.healthy:
-                health = await self._delivery_health()
+                health = await self.health_check(respect_breakers=True)
             if not health.healthy:
                 break
             size = self.settings.batch_size if limit is None else min(self.settings.batch_size, limit - done)
@@ -347,7 +344,7 @@ class AsyncResilientClient:
                     )
                     continue
                 pending.append(_Pending(entry, item))
-            outcomes = await self._deliver(pending, _Round.known(self, health))
+            outcomes = await self._deliver(pending, _Round(self, report=health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
             done += len(entries)
@@ -564,18 +561,26 @@ class _Round:
     them all. Probes for instances that need the VPN are cancelled as soon as the VPN is down.
     """
 
-    def __init__(self, client: AsyncResilientClient, *, respect_breakers: bool) -> None:
+    def __init__(
+        self,
+        client: AsyncResilientClient,
+        *,
+        respect_breakers: bool = False,
+        report: HealthReport | None = None,
+    ) -> None:
+        """Start every probe, or, given a ``report`` just taken, answer from it and probe nothing."""
         self._client = client
         settings = client.settings
         self._started = time.perf_counter()
-        self._now = client._clock()
-        self._results: dict[str, InstanceHealth] = {}
-        self._report: HealthReport | None = None
-        self._vpn: VpnHealth | None = None
-        self._vpn_task: asyncio.Future[VpnHealth] | None = asyncio.ensure_future(
-            probe_vpn(settings.vpn, settings.deadline)
-        )
+        self._now = report.checked_at if report else client._clock()
+        self._results: dict[str, InstanceHealth] = {h.name: h for h in report.instances} if report else {}
+        self._report = report
+        self._vpn: VpnHealth | None = report.vpn if report else None
+        self._vpn_task: asyncio.Future[VpnHealth] | None = None
         self._tasks: dict[str, asyncio.Future[tuple[InstanceHealth, InstanceError | None]]] = {}
+        if report is not None:
+            return
+        self._vpn_task = asyncio.ensure_future(probe_vpn(settings.vpn, settings.deadline))
         for cfg in settings.instances:
             guard = client._guard(cfg.name)
             if respect_breakers and not breaker.may_connect(guard, self._now):
@@ -592,20 +597,6 @@ class _Round:
             self._tasks[cfg.name] = asyncio.ensure_future(
                 probe_instance(client.webui(cfg), settings.deadline)
             )
-
-    @classmethod
-    def known(cls, client: AsyncResilientClient, report: HealthReport) -> _Round:
-        """A round whose answers are a report already taken (a drain reuses ``watch``'s check)."""
-        self = cls.__new__(cls)
-        self._client = client
-        self._started = time.perf_counter()
-        self._now = report.checked_at
-        self._results = {h.name: h for h in report.instances}
-        self._report = report
-        self._vpn = report.vpn
-        self._vpn_task = None
-        self._tasks = {}
-        return self
 
     async def vpn(self) -> VpnHealth:
         if self._vpn is None:

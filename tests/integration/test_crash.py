@@ -59,8 +59,8 @@ def test_queued_while_both_down_then_drain_delivers_after_recovery(
     assert all("no instance available" in r["reason"] for r in doc["items"])
 
     topology.secondary.start()
-    # No manual unblock or retry: the items' backoff (5 s) and the breaker's cool-down (1 s here)
-    # run out on their own, and a drain then delivers everything.
+    # No manual unblock or retry: items nothing could take get no backoff, and a refused
+    # connection opens no breaker, so a drain delivers everything once the secondary is back.
     deadline = time.monotonic() + 60
     delivered: list[str] = []
     while len(delivered) < len(items):
