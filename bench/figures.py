@@ -24,8 +24,8 @@ import httpx
 
 from harness import blackholed, magnet
 from qbfailover import AddResult, AsyncResilientClient, Settings, Status
-from qbfailover.items import parse_magnet
-from qbfailover.store import Ledger, NewEntry
+from qbfailover.core.items import parse_magnet
+from qbfailover.ledger.sqlite import Ledger, NewEntry
 
 from . import baselines
 from .lab import PRIMARY_HOST, REPO, VPN_GATEWAY, BenchError, Lab, Raw, raw

@@ -5,9 +5,11 @@ primary, then local secondaries), confirmed there by infohash, and otherwise que
 instance can take them.
 """
 
-from .client import AddResult, AsyncResilientClient, ItemResult, ResilientQBittorrentClient
-from .config import InstanceConfig, Secret, Settings, VpnProbeConfig, load_settings
-from .errors import (
+from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig, load_settings
+from qbfailover.core.health import HealthReport, InstanceHealth, State, Status, Verdict, VpnHealth, VpnStatus
+from qbfailover.core.items import Item, parse_item
+from qbfailover.engine.client import AddResult, AsyncResilientClient, ItemResult, ResilientQBittorrentClient
+from qbfailover.errors import (
     AuthFailed,
     Banned,
     ConfigError,
@@ -20,8 +22,6 @@ from .errors import (
     Uncertain,
     Unreachable,
 )
-from .health import HealthReport, InstanceHealth, State, Status, Verdict, VpnHealth, VpnStatus
-from .items import Item, parse_item
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal, TypedDict
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from qbfailover.errors import ConfigError
 
 ProbeKind = Literal["icmp", "tcp", "interface", "http"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("icmp", "tcp", "interface", "http")

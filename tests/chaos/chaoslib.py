@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
-from qbfailover.store import Ledger
+from qbfailover.ledger.sqlite import Ledger
 
 QBF = [sys.executable, "-m", "qbfailover"]
 WORKER = Path(__file__).with_name("worker.py")
@@ -326,7 +326,7 @@ def pending_count(db: Path) -> int:
 def make_due_and_unblock(db: Path) -> None:
     """The operator's move once faults end: clear backoffs and breakers (``queue retry --all``,
     ``unblock``) so the final drain does not wait out timers that only model real outages."""
-    from qbfailover.breaker import Guard
+    from qbfailover.core.breaker import Guard
 
     with Ledger(db) as ledger:
         ledger.retry(None)

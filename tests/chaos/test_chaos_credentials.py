@@ -18,10 +18,10 @@ from chaoslib import cli, env, figure, write_config
 
 from conftest import Topology
 from harness import QbtInstance
-from qbfailover.client import AsyncResilientClient
 from qbfailover.config import Secret, Settings
-from qbfailover.health import Status
-from qbfailover.qbtconf import conf_path
+from qbfailover.core.health import Status
+from qbfailover.engine.client import AsyncResilientClient
+from qbfailover.ops.qbtconf import conf_path
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 

@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from qbfailover.client import AsyncResilientClient
 from qbfailover.config import load_settings
+from qbfailover.engine.client import AsyncResilientClient
 
 
 async def produce(items: list[str], chunk: int, spread: float) -> dict[str, int]:

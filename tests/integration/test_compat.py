@@ -34,10 +34,10 @@ from conftest import (
 from harness import QbtInstance, Runtime, bencode, blackholed, magnet
 from qbfailover import AsyncResilientClient, State, Status
 from qbfailover.config import Secret, load_settings
+from qbfailover.core.items import Item, parse_magnet, parse_torrent
 from qbfailover.errors import AuthFailed, Banned, Rejected
-from qbfailover.items import Item, parse_magnet, parse_torrent
-from qbfailover.qbtconf import conf_path
-from qbfailover.webui import AddOptions, WebUI
+from qbfailover.ops.qbtconf import conf_path
+from qbfailover.qbt.webui import AddOptions, WebUI
 
 pytestmark = pytest.mark.integration
 

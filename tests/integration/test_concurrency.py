@@ -16,10 +16,10 @@ from chaoslib import concurrency, figure, seeded
 
 from conftest import Topology
 from harness import QbtInstance
-from qbfailover.client import AsyncResilientClient
 from qbfailover.config import Settings
-from qbfailover.health import Status
-from qbfailover.store import Ledger
+from qbfailover.core.health import Status
+from qbfailover.engine.client import AsyncResilientClient
+from qbfailover.ledger.sqlite import Ledger
 
 pytestmark = pytest.mark.integration
 

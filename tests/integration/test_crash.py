@@ -32,7 +32,7 @@ from chaoslib import (
 
 from conftest import Topology
 from harness import magnet
-from qbfailover.queuefile import QueueFile, now_iso, write_queue_file
+from qbfailover.ledger.queuefile import QueueFile, now_iso, write_queue_file
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import pytest
 
 from conftest import PRIMARY_HOST, SECONDARY_HOST, WEBUI_PORT, Topology
 from harness import blackholed, magnet
-from qbfailover.doctor import RESULT_CODES, disk_check, free_bytes
-from qbfailover.items import parse_item
-from qbfailover.qbtconf import conf_path
-from qbfailover.store import Ledger, NewEntry
+from qbfailover.core.items import parse_item
+from qbfailover.ledger.sqlite import Ledger, NewEntry
+from qbfailover.ops.doctor import RESULT_CODES, disk_check, free_bytes
+from qbfailover.ops.qbtconf import conf_path
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import VPN_GATEWAY, Topology
 from harness import blackholed, magnet
 from qbfailover import AsyncResilientClient, State, Status
-from qbfailover.store import Ledger
+from qbfailover.ledger.sqlite import Ledger
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import Topology
 from harness import bencode, magnet
 from qbfailover import AsyncResilientClient, State, Status
-from qbfailover.items import parse_torrent
+from qbfailover.core.items import parse_torrent
 
 pytestmark = pytest.mark.integration
 

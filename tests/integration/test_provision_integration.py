@@ -26,8 +26,8 @@ import httpx
 import pytest
 
 from harness import STOP_GRACE, free_port, wait_listening
-from qbfailover.provision import port_is_free
-from qbfailover.qbtconf import conf_path, read_ini_value, set_ini_values
+from qbfailover.ops.provision import port_is_free
+from qbfailover.ops.qbtconf import conf_path, read_ini_value, set_ini_values
 
 pytestmark = pytest.mark.integration
 
@@ -457,7 +457,7 @@ def test_windows_bat_follows_the_spec_startup_sequence(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a network namespace needs root")
 def test_listener_in_another_network_namespace_does_not_count() -> None:
     """A process in another network namespace (a container) does not hold our WebUI port."""
-    from qbfailover.provision import _same_netns
+    from qbfailover.ops.provision import _same_netns
 
     other = subprocess.Popen(["unshare", "--net", "sleep", "30"])
     try:

@@ -14,7 +14,7 @@ import pytest
 from conftest import Topology
 from harness import magnet
 from qbfailover import ResilientQBittorrentClient
-from qbfailover.queuefile import QueueFile, render_queue_file
+from qbfailover.ledger.queuefile import QueueFile, render_queue_file
 
 pytestmark = pytest.mark.integration
 

@@ -24,11 +24,11 @@ from chaoslib import QBF, wait_for
 
 from conftest import Topology
 from harness import free_port, magnet
-from qbfailover.client import AsyncResilientClient
 from qbfailover.config import Secret, load_settings
+from qbfailover.engine.client import AsyncResilientClient
 from qbfailover.errors import QbFailoverError
-from qbfailover.queuefile import QueueFile, now_iso, write_queue_file
-from qbfailover.webui import WebUI
+from qbfailover.ledger.queuefile import QueueFile, now_iso, write_queue_file
+from qbfailover.qbt.webui import WebUI
 
 pytestmark = pytest.mark.integration
 

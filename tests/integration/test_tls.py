@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from harness import QbtInstance, magnet
-from qbfailover.client import AsyncResilientClient
 from qbfailover.config import Settings
-from qbfailover.health import Status
-from qbfailover.qbtconf import conf_path
+from qbfailover.core.health import Status
+from qbfailover.engine.client import AsyncResilientClient
+from qbfailover.ops.qbtconf import conf_path
 
 pytestmark = pytest.mark.integration
 

@@ -28,8 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import PRIMARY_HOST, VPN_GATEWAY, Topology
 from harness import blackhole, free_port, magnet, restore_all
-from qbfailover.items import parse_item
-from qbfailover.store import Ledger, NewEntry
+from qbfailover.core.items import parse_item
+from qbfailover.ledger.sqlite import Ledger, NewEntry
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from qbfailover.store import Ledger, NewEntry
+from qbfailover.ledger.sqlite import Ledger, NewEntry
 
 DEADLINE_SECONDS = 240.0
 

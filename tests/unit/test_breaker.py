@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from qbfailover.breaker import (
+from qbfailover.core.breaker import (
     AUTH_TRIES,
     MAX_OPEN,
     Guard,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig
-from qbfailover.doctor import (
+from qbfailover.core.health import InstanceHealth, Status, VpnHealth, VpnStatus
+from qbfailover.errors import AuthFailed, Banned, Rejected, Unreachable
+from qbfailover.ops.doctor import (
     DISK_FAIL_BYTES,
     DISK_WARN_BYTES,
     Check,
@@ -22,8 +24,6 @@ from qbfailover.doctor import (
     webui_checks,
     worst,
 )
-from qbfailover.errors import AuthFailed, Banned, Rejected, Unreachable
-from qbfailover.health import InstanceHealth, Status, VpnHealth, VpnStatus
 
 PRIMARY = InstanceConfig("primary", "http://127.0.0.2:52095/", "u", Secret("p"), requires_vpn=True)
 SECONDARY = InstanceConfig("secondary", "http://127.0.0.1:52095/", "u", Secret("p"), priority=2)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from qbfailover.health import (
+from qbfailover.core.health import (
     EXIT_CODES,
     VERDICT_TEXT,
     VERDICTS,

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import bencode
-from qbfailover import items
+from qbfailover.core import items
+from qbfailover.core.items import Item, item_from_ledger, parse_item, parse_magnet, parse_torrent, parse_url
 from qbfailover.errors import ItemError
-from qbfailover.items import Item, item_from_ledger, parse_item, parse_magnet, parse_torrent, parse_url
 
 HEX = "0123456789abcdef0123456789abcdef01234567"
 B32 = base64.b32encode(bytes.fromhex(HEX)).decode()  # 32 characters, A-Z2-7

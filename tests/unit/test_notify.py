@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from qbfailover.client import ItemResult
 from qbfailover.config import Secret, Settings, load_settings
+from qbfailover.core.health import InstanceHealth, State, Status
+from qbfailover.engine.client import ItemResult
 from qbfailover.errors import ConfigError
-from qbfailover.health import InstanceHealth, State, Status
-from qbfailover.notify import Notifier, redact, rejected_notice, transition_notice
+from qbfailover.observe.notify import Notifier, redact, rejected_notice, transition_notice
 
 ENV = {"QBITTORRENT_URL": "http://127.0.0.1:8080/"}
 TOKEN = "s3cr3t-token"

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from harness import bencode
 from qbfailover.config import Settings, load_settings
+from qbfailover.core.items import Item, parse_item, parse_magnet, parse_torrent
 from qbfailover.errors import (
     ConfigError,
     InstanceError,
@@ -32,9 +33,8 @@ from qbfailover.errors import (
     Rejected,
     StoreError,
 )
-from qbfailover.items import Item, parse_item, parse_magnet, parse_torrent
-from qbfailover.queuefile import QueueFile, read_queue_file
-from qbfailover.webui import AddReply, parse_add_reply, parse_info_hashes
+from qbfailover.ledger.queuefile import QueueFile, read_queue_file
+from qbfailover.qbt.webui import AddReply, parse_add_reply, parse_info_hashes
 
 T = TypeVar("T")
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qbfailover import provision as pv
 from qbfailover.cli import app
 from qbfailover.config import Secret
 from qbfailover.errors import ProvisionError
-from qbfailover.qbtconf import (
+from qbfailover.ops import provision as pv
+from qbfailover.ops.qbtconf import (
     ConfOptions,
     conf_path,
     qt_ini_unescape,
@@ -605,7 +605,7 @@ def test_cli_prompts_twice_without_echo_on_a_terminal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On a terminal the password is asked twice (again on a mismatch), never echoed, stored hashed."""
-    from qbfailover import cli_provision
+    from qbfailover.cli import provision as cli_provision
 
     monkeypatch.setattr(cli_provision, "_stdin_is_tty", lambda: True)
     port = pv_free_port()

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qbfailover.errors import StoreError
-from qbfailover.queuefile import (
+from qbfailover.ledger.queuefile import (
     DEFAULT_INSTRUCTIONS,
     QueueFile,
     now_iso,

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qbfailover.breaker import Guard
+from qbfailover.core.breaker import Guard
 from qbfailover.errors import StoreError
-from qbfailover.store import (
+from qbfailover.ledger.sqlite import (
     APPLICATION_ID,
     BACKOFF_CAP_SECONDS,
     SCHEMA_VERSION,
@@ -561,7 +561,7 @@ def test_read_only_ledger_is_refused_untouched(db: Path) -> None:
             # Root ignores file modes: check in a child without capabilities (CAP_DAC_OVERRIDE).
             assert shutil.which("setpriv"), "root needs setpriv (util-linux) to drop capabilities"
             code = (
-                "import sys; from pathlib import Path; from qbfailover.store import Ledger\n"
+                "import sys; from pathlib import Path; from qbfailover.ledger.sqlite import Ledger\n"
                 "from qbfailover.errors import StoreError\n"
                 "try:\n    Ledger(Path(sys.argv[1]))\nexcept StoreError as e:\n    print(e); sys.exit(7)\n"
             )

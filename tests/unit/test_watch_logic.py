@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qbfailover.client import AddResult, ItemResult
-from qbfailover.health import (
+from qbfailover.core.health import (
     VERDICTS,
     HealthReport,
     InstanceHealth,
@@ -20,8 +19,8 @@ from qbfailover.health import (
     VpnStatus,
     overall_state,
 )
-from qbfailover.logs import JsonFormatter, TextFormatter, event, quote, setup_logging
-from qbfailover.watch import (
+from qbfailover.engine.client import AddResult, ItemResult
+from qbfailover.engine.watch import (
     DrainTotals,
     by_instance,
     instance_changes,
@@ -30,6 +29,7 @@ from qbfailover.watch import (
     transition,
     transition_level,
 )
+from qbfailover.observe.logs import JsonFormatter, TextFormatter, event, quote, setup_logging
 
 
 def report(primary: Status, secondary: Status | None = Status.OK) -> HealthReport:

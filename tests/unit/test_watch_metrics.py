@@ -6,10 +6,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qbfailover.client import AddResult, ItemResult
+from qbfailover.core.health import VERDICTS, HealthReport, InstanceHealth, State, Status, VpnHealth, VpnStatus
+from qbfailover.engine.client import AddResult, ItemResult
 from qbfailover.errors import ConfigError
-from qbfailover.health import VERDICTS, HealthReport, InstanceHealth, State, Status, VpnHealth, VpnStatus
-from qbfailover.metrics import Metrics, MetricsServer, delivery_outcome
+from qbfailover.observe.metrics import Metrics, MetricsServer, delivery_outcome
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

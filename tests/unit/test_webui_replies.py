@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from qbfailover.config import InstanceConfig, Secret
+from qbfailover.core.items import Item, parse_magnet
 from qbfailover.errors import AuthFailed, Banned, Rejected
-from qbfailover.items import Item, parse_magnet
-from qbfailover.webui import AddOptions, WebUI, parse_add_reply, parse_info_hashes
+from qbfailover.qbt.webui import AddOptions, WebUI, parse_add_reply, parse_info_hashes
 
 T = TypeVar("T")
 TEXT = {"content-type": "text/plain; charset=UTF-8"}

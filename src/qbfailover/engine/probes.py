@@ -14,10 +14,10 @@ import time
 
 import httpx
 
-from .config import VpnProbeConfig, parse_host_port
-from .errors import AuthFailed, Banned, InstanceError, Rejected, Uncertain, Unreachable
-from .health import InstanceHealth, Status, VpnHealth, VpnStatus
-from .webui import WebUI
+from qbfailover.config import VpnProbeConfig, parse_host_port
+from qbfailover.core.health import InstanceHealth, Status, VpnHealth, VpnStatus
+from qbfailover.errors import AuthFailed, Banned, InstanceError, Rejected, Uncertain, Unreachable
+from qbfailover.qbt.webui import WebUI
 
 
 def _ms(start: float) -> float:

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
 
-from .config import Secret
-from .errors import ProvisionError
-from .qbtconf import (
+from qbfailover.config import Secret
+from qbfailover.errors import ProvisionError
+from qbfailover.ops.qbtconf import (
     ConfOptions,
     conf_path,
     password_values,

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .config import InstanceConfig, Settings
-from .errors import AuthFailed, Banned, ConfigError, InstanceError, QbFailoverError, Rejected
-from .health import InstanceHealth, Status, VpnHealth, VpnStatus
+from qbfailover.config import InstanceConfig, Settings
+from qbfailover.core.health import InstanceHealth, Status, VpnHealth, VpnStatus
+from qbfailover.errors import AuthFailed, Banned, ConfigError, InstanceError, QbFailoverError, Rejected
 
 Result = Literal["PASS", "WARN", "FAIL"]
 RESULT_CODES: dict[Result, int] = {"PASS": 0, "WARN": 1, "FAIL": 2}
@@ -362,8 +362,8 @@ async def run_doctor(load: Callable[[], Settings], clock: Callable[[], float] = 
     checks = settings_checks(settings)
     if checks[0].result == "FAIL":
         return checks
-    from .client import AsyncResilientClient
-    from .store import Ledger
+    from qbfailover.engine.client import AsyncResilientClient
+    from qbfailover.ledger.sqlite import Ledger
 
     ledger: Ledger | None = None
     try:
@@ -395,8 +395,8 @@ async def run_doctor(load: Callable[[], Settings], clock: Callable[[], float] = 
 async def _probe_everything(
     client: Any, settings: Settings, clock: Callable[[], float], *, use_guards: bool
 ) -> list[Check]:
-    from .probes import probe_instance, probe_vpn
-    from .webui import WebUI
+    from qbfailover.engine.probes import probe_instance, probe_vpn
+    from qbfailover.qbt.webui import WebUI
 
     deadline = settings.deadline
     uis: dict[str, WebUI] = {}
@@ -435,7 +435,7 @@ async def _probe_everything(
 
 
 def notify_check(settings: Settings) -> Check:
-    from .notify import INSTALL_HINT, _apprise_for, redact
+    from qbfailover.observe.notify import INSTALL_HINT, _apprise_for, redact
 
     parts = []
     try:

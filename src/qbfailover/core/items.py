@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import ItemError
+from qbfailover.errors import ItemError
 
 Kind = Literal["magnet", "torrent", "url"]
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from .config import InstanceConfig
-from .errors import AuthFailed, Banned, ConfigError, Rejected, Uncertain, Unreachable
-from .items import Item
+from qbfailover.config import InstanceConfig
+from qbfailover.core.items import Item
+from qbfailover.errors import AuthFailed, Banned, ConfigError, Rejected, Uncertain, Unreachable
 
 INFO_CHUNK = 200
 _SESSION_COOKIE = re.compile(r"((?:QBT_)?SID(?:_\d+)?=)[^;'\"\s]+")

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .client import ItemResult
-from .config import Secret, Settings
-from .errors import ConfigError
-from .health import VERDICT_TEXT, VERDICTS, InstanceHealth, State, Verdict, describe_transition
-from .logs import event
+from qbfailover.config import Secret, Settings
+from qbfailover.core.health import VERDICT_TEXT, VERDICTS, InstanceHealth, State, Verdict, describe_transition
+from qbfailover.engine.client import ItemResult
+from qbfailover.errors import ConfigError
+from qbfailover.observe.logs import event
 
 log = logging.getLogger("qbfailover.notify")
 

@@ -27,11 +27,11 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from .client import AddResult, AsyncResilientClient
-from .config import InstanceConfig, Secret, Settings, VpnProbeConfig
-from .errors import QbFailoverError
-from .health import status_document
-from .qbtconf import conf_path, set_ini_values
+from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig
+from qbfailover.core.health import status_document
+from qbfailover.engine.client import AddResult, AsyncResilientClient
+from qbfailover.errors import QbFailoverError
+from qbfailover.ops.qbtconf import conf_path, set_ini_values
 
 PRIMARY_HOST = "127.0.0.2"
 SECONDARY_HOST = "127.0.0.1"

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import psutil
 
-from qbfailover.breaker import Guard
+from qbfailover.core.breaker import Guard
 from qbfailover.errors import StoreError
 
 __all__ = [
@@ -616,9 +616,7 @@ class Ledger:
                 (reason, now, entry_id),
             )
 
-    def mark_failed(
-        self, entry_ids: Sequence[int], *, reason: str, error: str, backoff: bool = True
-    ) -> None:
+    def mark_failed(self, entry_ids: Sequence[int], *, reason: str, error: str, backoff: bool = True) -> None:
         """Keep rows pending after a failed try: count it, back off, and release them.
 
         ``backoff=False`` when no instance was even available: such rows are due again as soon

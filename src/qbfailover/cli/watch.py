@@ -18,9 +18,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add ``watch`` and ``doctor`` to ``app``."""
-    from .cli import ConfigOpt, JsonOpt
-    from .logs import LOG_FORMATS
-    from .watch import DEFAULT_INTERVAL
+    from qbfailover.cli import ConfigOpt, JsonOpt
+    from qbfailover.engine.watch import DEFAULT_INTERVAL
+    from qbfailover.observe.logs import LOG_FORMATS
 
     @app.command()
     def watch(
@@ -70,9 +70,9 @@ def watch_command(
     log_format: str,
     log_level: str,
 ) -> None:
-    from .cli import _settings, errors_as_lines, fail
-    from .logs import LOG_FORMATS, setup_logging
-    from .watch import run_watch
+    from qbfailover.cli import _settings, errors_as_lines, fail
+    from qbfailover.engine.watch import run_watch
+    from qbfailover.observe.logs import LOG_FORMATS, setup_logging
 
     if log_format not in LOG_FORMATS:
         fail(f"--log-format must be one of {', '.join(LOG_FORMATS)}", 2)
@@ -87,8 +87,8 @@ def watch_command(
 
 
 def doctor_command(config: Path | None, json_out: bool) -> None:
-    from .cli import _emit_json, _settings, errors_as_lines, out
-    from .doctor import exit_code, render_text, run_doctor
+    from qbfailover.cli import _emit_json, _settings, errors_as_lines, out
+    from qbfailover.ops.doctor import exit_code, render_text, run_doctor
 
     with errors_as_lines():
         checks = asyncio.run(run_doctor(lambda: _settings(config)))
@@ -102,7 +102,7 @@ def doctor_command(config: Path | None, json_out: bool) -> None:
 
 def status_live(config: Path | None, interval: float, json_out: bool) -> None:
     """``status --watch``: redraw the status every ``interval`` seconds until Ctrl-C."""
-    from .cli import _settings, _status_lines, errors_as_lines, fail, out
+    from qbfailover.cli import _settings, _status_lines, errors_as_lines, fail, out
 
     if json_out:
         fail("--watch redraws a terminal display; use --json without --watch in scripts", 2)
@@ -113,8 +113,8 @@ def status_live(config: Path | None, interval: float, json_out: bool) -> None:
     from rich.live import Live
     from rich.text import Text
 
-    from .client import AsyncResilientClient
-    from .health import status_document
+    from qbfailover.core.health import status_document
+    from qbfailover.engine.client import AsyncResilientClient
 
     def render(doc: dict[str, Any] | None, note: str) -> Group:
         lines = _status_lines(doc) if doc is not None else ["checking…"]

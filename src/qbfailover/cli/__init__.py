@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import QbFailoverError
+from qbfailover.errors import QbFailoverError
 
 T = TypeVar("T")
 EXIT_FAILED = 5
@@ -72,14 +72,14 @@ def errors_as_lines() -> Iterator[None]:
 
 
 def _settings(config: Path | None) -> Any:
-    from .config import load_settings
+    from qbfailover.config import load_settings
 
     return load_settings(config)
 
 
 def _run(factory: Callable[[Any], Any], config: Path | None) -> Any:
     """Build the async client, run one coroutine with it, close it."""
-    from .client import AsyncResilientClient
+    from qbfailover.engine.client import AsyncResilientClient
 
     settings = _settings(config)
 
@@ -192,10 +192,10 @@ def status(
     config: ConfigOpt = None,
 ) -> None:
     """The monitor: VPN, each instance, state, queue, verdict. Exit 0 healthy, 1 warning, 2 critical."""
-    from .health import status_document
+    from qbfailover.core.health import status_document
 
     if watch:
-        from .cli_watch import status_live
+        from qbfailover.cli.watch import status_live
 
         status_live(config, interval, json_out)
         return
@@ -265,7 +265,7 @@ def unblock(
 
 
 def _ledger(config: Path | None) -> Any:
-    from .store import Ledger
+    from qbfailover.ledger.sqlite import Ledger
 
     return Ledger(_settings(config).db_path)
 
@@ -340,9 +340,9 @@ def queue_import(
     config: ConfigOpt = None,
 ) -> None:
     """Record the magnets of a spec-format queue file as pending (the file is left untouched)."""
-    from .items import link_item
-    from .queuefile import read_queue_file
-    from .store import NewEntry
+    from qbfailover.core.items import link_item
+    from qbfailover.ledger.queuefile import read_queue_file
+    from qbfailover.ledger.sqlite import NewEntry
 
     rejected: list[dict[str, str]] = []
     entries: list[Any] = []
@@ -384,7 +384,7 @@ def queue_export(
     config: ConfigOpt = None,
 ) -> None:
     """Write pending magnets and URLs in the spec's JSON format (atomically), for manual processing."""
-    from .queuefile import DEFAULT_INSTRUCTIONS, QueueFile, now_iso, write_queue_file
+    from qbfailover.ledger.queuefile import DEFAULT_INSTRUCTIONS, QueueFile, now_iso, write_queue_file
 
     with errors_as_lines(), _ledger(config) as ledger:
         entries = ledger.list(states=("pending",))
@@ -475,7 +475,7 @@ def demo(
     keep: Annotated[bool, typer.Option("--keep", help="Do not delete the temp dir afterwards.")] = False,
 ) -> None:
     """Live demo: two real local qbittorrent-nox instances through the spec's failover scenarios."""
-    from .demo import reexec_in_netns, run_demo
+    from qbfailover.ops.demo import reexec_in_netns, run_demo
 
     argv = sys.argv[sys.argv.index("demo") + 1 :] if "demo" in sys.argv else []
     reexec_in_netns(argv)
@@ -483,12 +483,12 @@ def demo(
         run_demo(out, workdir, keep)
 
 
-from .cli_watch import register as _register_watch  # noqa: E402
+from qbfailover.cli.watch import register as _register_watch  # noqa: E402
 
 _register_watch(app)
 
 
-from .cli_provision import register as _register_provision  # noqa: E402
+from qbfailover.cli.provision import register as _register_provision  # noqa: E402
 
 _register_provision(app)
 

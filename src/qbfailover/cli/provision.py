@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from .config import Secret
+from qbfailover.config import Secret
 
 DEFAULT_PLATFORM = "windows" if sys.platform.startswith("win") else "linux"
 
@@ -42,8 +42,8 @@ def _stdin_is_tty() -> bool:
 
 
 def _password(var: str | None, username: str | None) -> Secret:
-    from .cli import fail
-    from .provision import check_password, password_from_env
+    from qbfailover.cli import fail
+    from qbfailover.ops.provision import check_password, password_from_env
 
     if var:
         return password_from_env(var, os.environ)
@@ -114,8 +114,8 @@ def setup_secondary(
     ] = False,
 ) -> None:
     """Create the secondary instance's profile, qBittorrent.conf and start scripts (or reset its password)."""
-    from . import provision
-    from .cli import errors_as_lines, fail, out
+    from qbfailover.cli import errors_as_lines, fail, out
+    from qbfailover.ops import provision
 
     with errors_as_lines():
         if reset_password:
@@ -152,8 +152,8 @@ def setup_secondary(
 def _print_setup(report: object, platform: str) -> None:
     from rich.markup import escape
 
-    from .cli import err, out
-    from .provision import SetupReport
+    from qbfailover.cli import err, out
+    from qbfailover.ops.provision import SetupReport
 
     assert isinstance(report, SetupReport)
     lay = report.layout
@@ -202,8 +202,8 @@ def backup(
     """Archive the profile with a timestamp (downloads excluded); SQLite files copied consistently."""
     from rich.markup import escape
 
-    from . import provision
-    from .cli import errors_as_lines, out
+    from qbfailover.cli import errors_as_lines, out
+    from qbfailover.ops import provision
 
     with errors_as_lines():
         report = provision.backup_profile(profile, dest, fmt)
@@ -222,8 +222,8 @@ def repair(profile: ProfileOpt) -> None:
     """The spec's scenario 4: move torrents.db / BEP.sqlite aside (kept) so qBittorrent can start."""
     from rich.markup import escape
 
-    from . import provision
-    from .cli import errors_as_lines, out
+    from qbfailover.cli import errors_as_lines, out
+    from qbfailover.ops import provision
 
     with errors_as_lines():
         report = provision.repair_profile(profile)

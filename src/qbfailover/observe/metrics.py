@@ -24,9 +24,9 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
-from .client import AddResult, ItemResult
-from .errors import ConfigError
-from .health import HealthReport, State, Status, VpnStatus
+from qbfailover.core.health import HealthReport, State, Status, VpnStatus
+from qbfailover.engine.client import AddResult, ItemResult
+from qbfailover.errors import ConfigError
 
 DEFAULT_METRICS_PORT = 9911
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"

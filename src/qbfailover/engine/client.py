@@ -18,18 +18,10 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from . import breaker
-from .breaker import Guard
-from .config import InstanceConfig, Settings, load_settings
-from .errors import (
-    Banned,
-    InstanceError,
-    ItemError,
-    QbFailoverError,
-    Uncertain,
-    Unreachable,
-)
-from .health import (
+from qbfailover.config import InstanceConfig, Settings, load_settings
+from qbfailover.core import breaker
+from qbfailover.core.breaker import Guard
+from qbfailover.core.health import (
     VERDICTS,
     HealthReport,
     InstanceHealth,
@@ -39,10 +31,18 @@ from .health import (
     gate_on_vpn,
     overall_state,
 )
-from .items import Item, item_from_ledger, parse_item
-from .probes import probe_instance, probe_vpn
-from .store import Entry, Ledger, NewEntry
-from .webui import AddOptions, WebUI
+from qbfailover.core.items import Item, item_from_ledger, parse_item
+from qbfailover.engine.probes import probe_instance, probe_vpn
+from qbfailover.errors import (
+    Banned,
+    InstanceError,
+    ItemError,
+    QbFailoverError,
+    Uncertain,
+    Unreachable,
+)
+from qbfailover.ledger.sqlite import Entry, Ledger, NewEntry
+from qbfailover.qbt.webui import AddOptions, WebUI
 
 T = TypeVar("T")
 ItemState = Literal["delivered", "queued", "rejected"]
@@ -533,7 +533,7 @@ class AsyncResilientClient:
 
     async def process_queue_file(self, path: str | os.PathLike[str] | None = None) -> AddResult:
         """The spec's semantics: try each magnet, keep the failed ones, delete the file when empty."""
-        from .queuefile import QueueFile, now_iso, read_queue_file, write_queue_file
+        from qbfailover.ledger.queuefile import QueueFile, now_iso, read_queue_file, write_queue_file
 
         file = Path(path) if path is not None else Path("qbittorrent_queue.json")
         queue = read_queue_file(file)

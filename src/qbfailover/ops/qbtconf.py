@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Secret
+from qbfailover.config import Secret
 
 PBKDF2_ROUNDS = 100_000
 

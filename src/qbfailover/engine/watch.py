@@ -24,15 +24,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .client import AddResult, AsyncResilientClient
-from .config import Settings
-from .errors import QbFailoverError
-from .health import HealthReport, State, Status, status_document
-from .logs import event
+from qbfailover.config import Settings
+from qbfailover.core.health import HealthReport, State, Status, status_document
+from qbfailover.engine.client import AddResult, AsyncResilientClient
+from qbfailover.errors import QbFailoverError
+from qbfailover.observe.logs import event
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
-    from .notify import Notifier
+    from qbfailover.observe.metrics import Metrics
+    from qbfailover.observe.notify import Notifier
 
 log = logging.getLogger("qbfailover.watch")
 
@@ -284,7 +284,7 @@ class Watcher:
         self._statuses = {i.name: i.status for i in report.instances}
 
     def _note_state(self, report: HealthReport, doc: dict[str, object]) -> None:
-        from .health import VERDICT_TEXT, describe_transition
+        from qbfailover.core.health import VERDICT_TEXT, describe_transition
 
         previous, self._state = self._state, report.state
         if previous is None:
@@ -313,7 +313,7 @@ class Watcher:
         if self.metrics is not None:
             self.metrics.observe_transition(old, new)
         if self.notifier is not None and self.notifier.enabled:
-            from .notify import transition_notice
+            from qbfailover.observe.notify import transition_notice
 
             self.notifier.send(transition_notice(old, new, report.instances, report.checked_at, doc))
 
@@ -374,7 +374,7 @@ class Watcher:
                 cycle=self.cycle,
             )
         if rejected and self.notifier is not None and self.notifier.enabled:
-            from .notify import rejected_notice
+            from qbfailover.observe.notify import rejected_notice
 
             self.notifier.send(rejected_notice(rejected, self.clock()))
 
@@ -388,17 +388,17 @@ async def run_watch(
     cycles: int | None = None,
 ) -> None:
     """Wire the watcher to its client, metrics server and notifier; return after a clean stop."""
-    from . import __version__
+    from qbfailover import __version__
 
     metrics: Metrics | None = None
     server = None
     notifier = None
     if metrics_port:
-        from .metrics import Metrics, MetricsServer
+        from qbfailover.observe.metrics import Metrics, MetricsServer
 
         metrics = Metrics(settings.names, __version__)
     if settings.notify_apprise or settings.notify_webhook:
-        from .notify import Notifier
+        from qbfailover.observe.notify import Notifier
 
         # A ConfigError here (apprise missing, URL unknown) stops watch before anything runs.
         notifier = Notifier(settings, on_result=metrics.observe_notification if metrics else None)

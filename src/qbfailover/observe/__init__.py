@@ -1,0 +1,1 @@
+"""What the running program tells the world: logs, Prometheus metrics, notifications."""

@@ -1,0 +1,1 @@
+"""Operating the instances: provisioning the secondary, doctor, the demo."""
