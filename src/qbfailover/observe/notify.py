@@ -115,7 +115,7 @@ class Notifier:
         timeout: float = WEBHOOK_TIMEOUT,
     ) -> None:
         self._webhook: Secret | None = settings.notify_webhook
-        self._apprise: Any = _apprise_for(settings.notify_apprise, timeout)
+        self._apprise: Any = apprise_for(settings.notify_apprise, timeout)
         self._on_result = on_result
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
@@ -217,7 +217,7 @@ def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
         future.set_result(ok)
 
 
-def _apprise_for(urls: Sequence[Secret], timeout: float) -> Any:
+def apprise_for(urls: Sequence[Secret], timeout: float) -> Any:
     """An Apprise object for ``urls``, or None; ConfigError if apprise is missing or a URL is unknown."""
     if not urls:
         return None

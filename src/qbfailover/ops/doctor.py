@@ -435,11 +435,11 @@ async def _probe_everything(
 
 
 def notify_check(settings: Settings) -> Check:
-    from qbfailover.observe.notify import INSTALL_HINT, _apprise_for, redact
+    from qbfailover.observe.notify import INSTALL_HINT, apprise_for, redact
 
     parts = []
     try:
-        ap = _apprise_for(settings.notify_apprise, 5.0)
+        ap = apprise_for(settings.notify_apprise, 5.0)
     except ConfigError as exc:
         fix = INSTALL_HINT if "not installed" in str(exc) else "correct the Apprise URL"
         return Check("notify", "FAIL", str(exc), fix)
