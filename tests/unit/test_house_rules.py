@@ -229,8 +229,10 @@ def test_one_atomic_write_helper() -> None:
         m.name
         for m in modules().values()
         for node in ast.walk(m.tree)
-        if isinstance(node, ast.Attribute) and node.attr in {"replace", "rename"}
-        and isinstance(node.value, ast.Name) and node.value.id == "os"
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"replace", "rename"}
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
     )
     assert users == ["atomicfile"], f"use qbfailover.atomicfile instead of os.replace in: {users}"
 
