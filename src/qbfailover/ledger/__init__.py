@@ -1,1 +1,10 @@
-"""Where every item is written down first: the Ledger interface, its backends, the seed's queue file."""
+"""Where every item is written down first: the Ledger protocol, its backends, the seed's queue file.
+
+``LedgerBackend`` (in :mod:`~qbfailover.ledger.base`) is the interface the engine, the CLI and
+``watch`` use; :class:`Ledger` is its SQLite backend, the default for one host.
+"""
+
+from qbfailover.ledger.base import Entry, LedgerBackend, NewEntry
+from qbfailover.ledger.sqlite import Ledger
+
+__all__ = ["Entry", "Ledger", "LedgerBackend", "NewEntry"]

@@ -19,16 +19,13 @@ Every failure is a one-line :class:`~qbfailover.errors.StoreError` naming the fi
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from qbfailover.atomicfile import replacing
 from qbfailover.errors import StoreError
 
 __all__ = [
@@ -146,56 +143,26 @@ def render_queue_file(q: QueueFile) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable; POSIX only (Windows cannot open a directory this way)."""
-    if os.name == "nt":
-        return
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):  # Some filesystems refuse fsync on directories.
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_queue_file(path: Path, q: QueueFile) -> None:
-    """Write atomically: temp file, fsync, rename over the old one, fsync the directory.
+    """Write atomically (see :mod:`qbfailover.atomicfile`): the old file or the new, never a mix.
 
-    A crash at any point leaves either the old file or the new one, never a truncated mix. An
-    existing file's permission bits are kept; a new file is private to the user (0600), since
+    An existing file's permission bits are kept; a new file is private to the user (0600), since
     it lists what they download.
     """
     path = Path(path)
     data = render_queue_file(q).encode("utf-8")
-    directory = path.parent
+    started = False  # whether the temp file exists: tells "cannot create" from "cannot replace"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        with replacing(path, mode=0o600, keep_mode=True) as tmp:
+            started = True
+            tmp.write_bytes(data)
     except OSError as exc:
-        raise StoreError(
-            f"cannot write queue file {path}: {exc.strerror or exc}; "
-            f"make {directory} writable or choose another path"
-        ) from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if not isinstance(exc, OSError):
-            raise
+        if not started:
+            raise StoreError(
+                f"cannot write queue file {path}: {exc.strerror or exc}; "
+                f"make {path.parent} writable or choose another path"
+            ) from exc
         raise StoreError(
             f"cannot write queue file {path}: {exc.strerror or exc}; the previous file is "
             f"unchanged; free space or fix permissions and retry"
         ) from exc
-    _fsync_directory(directory)

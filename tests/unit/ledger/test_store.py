@@ -7,6 +7,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,21 +17,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from qbfailover.core.breaker import Guard
 from qbfailover.errors import StoreError
-from qbfailover.ledger.sqlite import (
-    APPLICATION_ID,
-    BACKOFF_CAP_SECONDS,
-    SCHEMA_VERSION,
-    Entry,
-    Ledger,
-    NewEntry,
-    _owner_alive,
-    backoff_seconds,
-)
+from qbfailover.ledger.owner import WorkerId, provably_dead, this_process
+from qbfailover.ledger.sqlite import Entry, Ledger, NewEntry
+from qbfailover.ledger.sqlite_file import APPLICATION_ID, SCHEMA_VERSION
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
 LEASE = 120.0
@@ -84,7 +76,7 @@ def listing(directory: Path) -> list[str]:
 def foreign_claim(db: Path, ids: list[int], until: float) -> None:
     """Mark rows as claimed by a process that is alive and is not us (our parent)."""
     parent = psutil.Process(os.getppid())
-    owner = f"{parent.pid}:{parent.create_time():.2f}"
+    owner = WorkerId(socket.gethostname(), parent.pid, f"{parent.create_time():.2f}").token
     with sqlite3.connect(db) as conn:
         conn.executemany(
             "UPDATE entries SET claim_owner = ?, claim_until = ? WHERE id = ?",
@@ -273,32 +265,6 @@ def test_backoff_grows_to_the_cap(ledger: Ledger, clock: FakeClock) -> None:
     assert got(ledger, e.id).attempts == 12
 
 
-@pytest.mark.parametrize(
-    ("attempts", "rand", "expected"),
-    [
-        (0, 0.5, 0.0),
-        (1, 0.0, 4.5),
-        (1, 1.0, 5.5),
-        (2, 0.5, 10.0),
-        (8, 0.0, 576.0),
-        (9, 0.0, 810.0),
-        (9, 1.0, 900.0),
-        (10_000, 0.5, 900.0),
-    ],
-)
-def test_backoff_seconds_table(attempts: int, rand: float, expected: float) -> None:
-    """The delay is 5·2^(n-1) with ±10 % jitter, never above 15 min."""
-    assert backoff_seconds(attempts, rand=lambda: rand) == pytest.approx(expected)
-
-
-@given(attempts=st.integers(1, 200), r=st.floats(0.0, 1.0))
-def test_backoff_bounds(attempts: int, r: float) -> None:
-    """Any delay lies within ±10 % of the nominal one and never exceeds the cap (property)."""
-    nominal = min(5.0 * 2.0 ** min(attempts - 1, 32), BACKOFF_CAP_SECONDS)
-    delay = backoff_seconds(attempts, rand=lambda: r)
-    assert 0.9 * nominal - 1e-9 <= delay <= min(1.1 * nominal, BACKOFF_CAP_SECONDS) + 1e-9
-
-
 def test_mark_failed_leaves_rows_claimed_by_others_alone(ledger: Ledger, db: Path) -> None:
     """A stale failure report does not reset a row another live process now holds."""
     [e] = ledger.record([item(1)], reason="r")
@@ -349,15 +315,28 @@ def test_note_sent_renews_the_lease(ledger: Ledger, db: Path, clock: FakeClock) 
 
 
 def test_owner_liveness() -> None:
-    """A claim token is alive only for a running process with the same start time."""
+    """A claim token is alive only for a running process with the same start time.
+
+    Adapted to leases: the old ``_owner_alive`` is now ``not provably_dead``, and a token we
+    did not make ("garbage") is no longer taken for dead: only its lease frees it.
+    """
+    here = this_process()
     me = psutil.Process()
-    assert _owner_alive(f"{me.pid}:{me.create_time():.2f}")
-    assert not _owner_alive(f"{me.pid}:{me.create_time() - 50:.2f}")
-    assert not _owner_alive("garbage")
+
+    def alive(token: str) -> bool:
+        return not provably_dead(token, here)
+
+    assert alive(here.token)
+    assert alive(f"{me.pid}:{me.create_time():.2f}")  # schema 1's "pid:start" form
+    assert not alive(WorkerId(here.host, me.pid, f"{me.create_time() - 50:.2f}").token)
+    assert not alive(f"{me.pid}:{me.create_time() - 50:.2f}")
+    assert alive("garbage")
     pid = 4_000_000
     while psutil.pid_exists(pid):
         pid += 1
-    assert not _owner_alive(f"{pid}:1.00")
+    assert not alive(f"{pid}:1.00")
+    assert not alive(WorkerId(here.host, pid, "1.00").token)
+    assert alive(WorkerId(here.host + "-elsewhere", pid, "1.00").token)  # another host: its lease decides
 
 
 # ---------------------------------------------------------------- retry / drop / purge / stats
@@ -527,6 +506,35 @@ def test_newer_schema_is_refused(db: Path) -> None:
     with pytest.raises(StoreError, match="upgrade qbfailover"):
         Ledger(db)
     assert sha(db) == before
+
+
+def test_schema_1_ledger_is_migrated_in_place_and_its_claims_still_count(db: Path, clock: FakeClock) -> None:
+    """A ledger of schema 1 keeps its rows; its "pid:start" claims are understood (dead ones freed)."""
+    with Ledger(db, clock=clock) as ledger:
+        dead, live, free = ledger.record([item(1), item(2), item(3)], reason="r", claim=False)
+    parent = psutil.Process(os.getppid())
+    pid = 4_000_000
+    while psutil.pid_exists(pid):
+        pid += 1
+    with sqlite3.connect(db) as conn:  # what qbfailover of schema 1 wrote
+        conn.execute("DROP INDEX entries_claim_owner")
+        conn.execute("PRAGMA user_version = 1")
+        conn.executemany(
+            "UPDATE entries SET claim_owner = ?, claim_until = ? WHERE id = ?",
+            [
+                (f"{pid}:1.00", clock.now + LEASE, dead.id),
+                (f"{parent.pid}:{parent.create_time():.2f}", clock.now + LEASE, live.id),
+            ],
+        )
+    conn.close()
+    with Ledger(db, clock=clock) as ledger:
+        assert [e.id for e in ledger.claim_due(limit=5)] == [dead.id, free.id]
+        assert ledger.counts()["pending"] == 3
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "entries_claim_owner" in names
+    conn.close()
 
 
 def test_empty_files_become_ledgers(tmp_path: Path) -> None:

@@ -1,0 +1,223 @@
+"""The Ledger protocol: what every backend (SQLite today, PostgreSQL later) promises the engine.
+
+Why a protocol: the engine, the CLI and ``watch`` only need these operations, so a second
+backend can be added without touching them, and one contract suite
+(``tests/unit/ledger/test_ledger_contract.py``) checks that each backend keeps every promise.
+
+Claims are leases. A worker that takes rows to deliver writes ``(owner, lease_until)`` on them:
+``owner`` names the worker (host, pid and process start time by default) and ``lease_until``
+is when the claim lapses by itself, so a worker that hangs, or runs on a host that vanished,
+never blocks a row for longer than one lease. A backend may free a claim sooner when it can
+prove the owner is dead (a process on this host that no longer runs), which is what makes the
+rows of a ``kill -9``'d ``add`` deliverable at once. A row is *free* when nobody holds it under
+a live lease; claims only ever take free rows, and marks never touch a row someone else holds.
+Writes renew: each send note and mark extends the lease of the batch the worker claimed last,
+so a working drain keeps its batch however long it takes, while a claim left behind by an
+earlier batch still lapses within one lease.
+
+The seed's JSON queue file is not part of the protocol: the format is one for every backend, so
+it lives in :mod:`qbfailover.ledger.queuefile`, and importing or exporting it is a use of the
+protocol, never a backend's job: ``queue import`` records the file's valid links with
+``record(..., claim=False)``; ``queue export`` writes the links of ``list(states=("pending",))``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Protocol, Self
+
+from qbfailover.core.breaker import Guard
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "KINDS", "STATES", "Entry", "LedgerBackend", "NewEntry"]
+
+KINDS: Final = frozenset({"magnet", "torrent", "url"})
+STATES: Final = ("pending", "delivered", "rejected")
+
+DEFAULT_LEASE_SECONDS: Final = 120.0
+"""How long a claim lasts without renewal: far above one batch (probe, add, confirm, mark)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An item to record: what the caller knows before anything is sent."""
+
+    key: str
+    """Identity: lower-case hex infohash (40 for v1, 64 for v2-only), or the URL for URL items."""
+    kind: str
+    """``"magnet"``, ``"torrent"`` or ``"url"``."""
+    payload: bytes
+    """The magnet URI / URL as UTF-8, or the raw .torrent bytes."""
+    name: str
+    """Display name, for people reading the queue."""
+    options: dict[str, object]
+    """Add options (category, tags, savepath, paused, rename, ...): must be JSON-serialisable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger row as it was when read."""
+
+    id: int
+    key: str
+    kind: str
+    payload: bytes
+    name: str
+    options: dict[str, object]
+    state: str
+    """``"pending"``, ``"delivered"`` or ``"rejected"``."""
+    instance: str | None
+    """The instance that has it (delivered rows)."""
+    reason: str | None
+    """Why it is queued / rejected, or ``"added"`` / ``"already there"``."""
+    attempts: int
+    last_error: str | None
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+    uncertain: tuple[str, ...]
+    """Instances an add was sent to without a confirmed outcome: reconcile before re-adding."""
+    claimed: bool = False
+    """True if this worker holds a live lease on the row: it (and nobody else) may deliver it now."""
+
+
+class LedgerBackend(Protocol):
+    """The operations every ledger backend provides, with the guarantees the engine relies on.
+
+    Every failure of the underlying store is a :class:`~qbfailover.errors.StoreError` (one
+    line, naming what to do); programming errors (unknown kind or state) are ``ValueError``.
+    """
+
+    def record(self, items: Sequence[NewEntry], *, reason: str, claim: bool = True) -> list[Entry]:
+        """Durably write ``items`` before anything is sent (record first); one Entry per item.
+
+        A key with a pending row is not inserted again: that row comes back, so an item handed
+        over twice is delivered once. With ``claim``, every returned row that is free (or
+        already ours) is claimed for this worker, due or not, since a fresh add means "try
+        now"; :attr:`Entry.claimed` says which ones.
+        """
+        ...
+
+    def claim_due(self, *, limit: int, ids: Sequence[int] | None = None) -> list[Entry]:
+        """Claim up to ``limit`` free pending rows that are due, oldest first, under a new lease.
+
+        Two workers claiming at once never get the same row. With ``ids``, only among those.
+        """
+        ...
+
+    def release(self, entry_ids: Sequence[int]) -> None:
+        """Give back claims this worker holds, changing nothing else (no attempt is counted).
+
+        For a worker that claimed rows it will not try after all (a cancelled run, a test that
+        inspected the queue), so that others may take them at once instead of after the lease.
+        """
+        ...
+
+    def note_sent(self, entry_ids: Sequence[int], instance: str) -> None:
+        """Durably note, before an add goes out, that these rows go to ``instance``.
+
+        If the worker dies before the outcome is known, :attr:`Entry.uncertain` names the
+        instance, so the next attempt checks there first instead of adding twice. Renews the
+        lease on these rows and on the rest of the batch this worker claimed last.
+        """
+        ...
+
+    def clear_sent(self, entry_ids: Sequence[int], instance: str) -> None:
+        """Drop ``instance`` from :attr:`Entry.uncertain`: the add certainly did not land there.
+
+        Renews the batch this worker claimed last, like the marks.
+        """
+        ...
+
+    def mark_delivered(self, entry_ids: Sequence[int], *, instance: str, reason: str) -> None:
+        """Rows confirmed on ``instance``: delivered, claim released, ``instance`` not uncertain.
+
+        A row already delivered keeps its first instance and time. A row another worker holds
+        under a live lease is left alone (its holder will find the item there). Renews the
+        rest of the batch this worker claimed last.
+        """
+        ...
+
+    def mark_rejected(self, entry_id: int, *, reason: str) -> None:
+        """A pending row that can never be delivered (the item's fault): final, claim released.
+
+        Ignored for a row another worker holds under a live lease. Renews the rest of the
+        batch this worker claimed last.
+        """
+        ...
+
+    def mark_failed(self, entry_ids: Sequence[int], *, reason: str, error: str, backoff: bool = True) -> None:
+        """Rows still pending after a failed try: count it, back off, release the claim.
+
+        ``backoff=False`` when no instance was even available: such rows are due again as soon
+        as a health check finds one. A row another worker holds under a live lease is left
+        alone, so a stale report never resets its claim or backoff. Renews the rest of the
+        batch this worker claimed last.
+        """
+        ...
+
+    def get(self, entry_id: int) -> Entry | None:
+        """The row with this id, or None: for ``queue drop`` and for tests."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state, every state present (zeros too): ``status``, ``doctor``, metrics."""
+        ...
+
+    def oldest_pending(self) -> float | None:
+        """``created_at`` of the oldest pending row: how long the queue has been waiting."""
+        ...
+
+    def retry(self, entry_id: int | None) -> int:
+        """Make one pending row (or all, with None) due now; returns how many were pending."""
+        ...
+
+    def drop(self, entry_id: int) -> bool:
+        """Delete a row for good (a person decided it); True if it existed."""
+        ...
+
+    def purge_delivered(self, older_than_seconds: float) -> int:
+        """Delete delivered rows older than this; returns how many. Never touches pending rows."""
+        ...
+
+    def load_guard(self, name: str) -> Guard:
+        """Instance ``name``'s persisted breaker/login guard (a fresh one if none or unreadable).
+
+        One-shot CLI runs share it, so a cron job honours a breaker or login budget that an
+        earlier run opened.
+        """
+        ...
+
+    def save_guard(self, name: str, guard: Guard) -> None:
+        """Persist instance ``name``'s guard for the next process."""
+        ...
+
+    def salt(self) -> bytes:
+        """This ledger's random salt for credential fingerprints: created once, then stable."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; everything recorded is already durable."""
+        ...
+
+    def __enter__(self) -> Self:
+        """Use the ledger in a ``with`` block that closes it."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the ledger."""
+        ...
+
+    def list(
+        self, *, states: Collection[str] = ("pending",), limit: int | None = None
+    ) -> builtins.list[Entry]:
+        """Rows in the given states, oldest first: ``queue list`` and ``queue export``."""
+        ...

@@ -1,0 +1,177 @@
+"""The SQL the SQLite ledger shares between its operations: rows to Entries, claims, guards.
+
+Why apart from :mod:`qbfailover.ledger.sqlite`: these pieces run inside a transaction the Ledger
+opens, and keeping them here keeps each operation there readable as one short transaction.
+Every function takes the open connection; none commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, TypeVar
+
+from qbfailover.core.breaker import Guard
+from qbfailover.ledger.base import Entry
+from qbfailover.ledger.owner import WorkerId, provably_dead
+
+__all__ = [
+    "COLUMNS",
+    "NOT_HELD_BY_OTHERS",
+    "chunks",
+    "claim",
+    "free_dead_claims",
+    "load_guard",
+    "marks",
+    "not_held_by_others",
+    "renew_claims",
+    "save_guard",
+    "select",
+    "to_entry",
+    "update_uncertain",
+]
+
+COLUMNS: Final = (
+    "id, key, kind, payload, name, options, state, instance, reason, attempts, last_error, "
+    "next_attempt_at, created_at, updated_at, delivered_at, uncertain, claim_owner, claim_until"
+)
+NOT_HELD_BY_OTHERS: Final = (
+    "(claim_owner IS NULL OR claim_owner = ? OR claim_until IS NULL OR claim_until <= ?)"
+)
+"""SQL true for a row nobody else holds (unclaimed, the given owner's, or lapsed): owner, now."""
+_CHUNK: Final = 500  # values per "IN (...)": far below SQLite's host-parameter limit.
+_T = TypeVar("_T")
+
+
+def chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
+    """``values`` in slices small enough for one ``IN (...)``, so any batch size works."""
+    for start in range(0, len(values), _CHUNK):
+        yield list(values[start : start + _CHUNK])
+
+
+def marks(n: int) -> str:
+    """``?,?,...``: the placeholders of an ``IN (...)`` of ``n`` values."""
+    return ",".join("?" * n)
+
+
+def to_entry(row: Sequence[Any], owner: str, now: float) -> Entry:
+    """An Entry from a row of :data:`COLUMNS`; ``claimed`` if ``owner`` holds a live lease on it."""
+    return Entry(
+        id=int(row[0]),
+        key=str(row[1]),
+        kind=str(row[2]),
+        payload=bytes(row[3]),
+        name=str(row[4]),
+        options=json.loads(row[5]),
+        state=str(row[6]),
+        instance=row[7],
+        reason=row[8],
+        attempts=int(row[9]),
+        last_error=row[10],
+        next_attempt_at=float(row[11]),
+        created_at=float(row[12]),
+        updated_at=float(row[13]),
+        delivered_at=None if row[14] is None else float(row[14]),
+        uncertain=tuple(json.loads(row[15])),
+        claimed=row[16] == owner and row[17] is not None and row[17] > now,
+    )
+
+
+def select(conn: sqlite3.Connection, ids: Sequence[int], owner: str, now: float) -> dict[int, Entry]:
+    """The rows with these ids, by id (missing ids are simply absent)."""
+    found: dict[int, Entry] = {}
+    for chunk in chunks(ids):
+        sql = f"SELECT {COLUMNS} FROM entries WHERE id IN ({marks(len(chunk))})"
+        for row in conn.execute(sql, chunk):
+            found[int(row[0])] = to_entry(row, owner, now)
+    return found
+
+
+def not_held_by_others(conn: sqlite3.Connection, ids: Sequence[int], owner: str, now: float) -> list[int]:
+    """Those of ``ids`` that ``owner`` may mark: nobody else holds them under a live lease."""
+    found: list[int] = []
+    for chunk in chunks(list(dict.fromkeys(ids))):
+        sql = f"SELECT id FROM entries WHERE {NOT_HELD_BY_OTHERS} AND id IN ({marks(len(chunk))})"
+        found += [int(r[0]) for r in conn.execute(sql, (owner, now, *chunk))]
+    return found
+
+
+def claim(conn: sqlite3.Connection, ids: Sequence[int], owner: str, until: float) -> None:
+    """Put ``owner``'s lease, ending at ``until``, on these rows (the caller chose free ones)."""
+    conn.executemany(
+        "UPDATE entries SET claim_owner = ?, claim_until = ? WHERE id = ?",
+        [(owner, until, i) for i in ids],
+    )
+
+
+def renew_claims(conn: sqlite3.Connection, owner: str, ids: Sequence[int], until: float) -> None:
+    """Extend ``owner``'s claims on these rows to ``until``: a working holder keeps its batch.
+
+    A row whose lease ran out is renewed too if ``owner`` is still written on it: nobody has
+    taken it over in the meantime. Rows someone else holds, or that left ``pending``, are not.
+    """
+    for chunk in chunks(list(dict.fromkeys(ids))):
+        conn.execute(
+            "UPDATE entries SET claim_until = ? WHERE claim_owner = ? AND state = 'pending' "
+            f"AND id IN ({marks(len(chunk))})",
+            (until, owner, *chunk),
+        )
+
+
+def free_dead_claims(conn: sqlite3.Connection, now: float, me: WorkerId) -> None:
+    """Release live-looking claims of processes on this host that are gone (e.g. kill -9)."""
+    owners = [
+        str(row[0])
+        for row in conn.execute(
+            # Claimed rows are few, pending ones may be a whole outage's worth: use the claim index.
+            "SELECT DISTINCT claim_owner FROM entries INDEXED BY entries_claim_owner "
+            "WHERE claim_owner IS NOT NULL "
+            "AND claim_owner != ? AND claim_until > ? AND state = 'pending'",
+            (me.token, now),
+        )
+    ]
+    dead = [(owner,) for owner in owners if provably_dead(owner, me)]
+    if dead:
+        conn.executemany(
+            "UPDATE entries SET claim_owner = NULL, claim_until = NULL "
+            "WHERE claim_owner = ? AND state = 'pending'",
+            dead,
+        )
+
+
+def update_uncertain(
+    conn: sqlite3.Connection,
+    entry_ids: Sequence[int],
+    change: Callable[[list[str]], list[str]],
+    now: float,
+) -> None:
+    """Rewrite the ``uncertain`` instance list of these rows with ``change``."""
+    rows: list[tuple[object, ...]] = []
+    for chunk in chunks(list(dict.fromkeys(entry_ids))):
+        sql = f"SELECT id, uncertain FROM entries WHERE id IN ({marks(len(chunk))})"
+        for entry_id, text in conn.execute(sql, chunk).fetchall():
+            rows.append((json.dumps(change(list(json.loads(text)))), now, entry_id))
+    conn.executemany("UPDATE entries SET uncertain = ?, updated_at = ? WHERE id = ?", rows)
+
+
+def load_guard(conn: sqlite3.Connection, name: str) -> Guard:
+    """The stored guard of instance ``name``; fresh if none or unreadable (only memory is lost)."""
+    row = conn.execute("SELECT data FROM guards WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return Guard()
+    try:
+        data = json.loads(row[0])
+        known = {f.name for f in dataclasses.fields(Guard)}
+        return Guard(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError):
+        return Guard()  # An unreadable guard only loses breaker memory, never an item.
+
+
+def save_guard(conn: sqlite3.Connection, name: str, guard: Guard) -> None:
+    """Store instance ``name``'s guard, replacing the previous one."""
+    conn.execute(
+        "INSERT INTO guards (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+        (name, json.dumps(dataclasses.asdict(guard), sort_keys=True)),
+    )
