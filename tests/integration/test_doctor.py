@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PRIMARY_HOST, SECONDARY_HOST, WEBUI_PORT, Topology
 from harness import blackholed, magnet
-from qbfailover.core.items import parse_item
+from qbfailover.engine.inputs import parse_item
 from qbfailover.ledger.sqlite import Ledger, NewEntry
 from qbfailover.ops.doctor import RESULT_CODES, disk_check, free_bytes
 from qbfailover.ops.qbtconf import conf_path
@@ -113,10 +113,12 @@ def test_wrong_password_is_diagnosed_without_spending_the_budget(topology: Topol
         "QBITTORRENT_PASSWORD": "not-the-password",
         "QBITTORRENT_SECONDARY_PASSWORD": topology.secondary.password,
     }
-    for _ in range(3):
+    for run in range(3):
         code, checks, _ = doctor(env)
         login = by_name(checks)["primary.login"]
         assert code == 2 and login["result"] == "FAIL" and "qbfailover unblock primary" in login["fix"]
+        # After the first run the login budget refuses to send the wrong password again.
+        assert by_name(checks)["primary.reachable"]["detail"].endswith("(not re-tried)") == (run > 0)
     logs = topology.primary.profile.rglob("*.log")
     assert sum(p.read_text(errors="replace").count("invalid credentials") for p in logs) == 1
     assert "not-the-password" not in json.dumps(checks)

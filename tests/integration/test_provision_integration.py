@@ -457,7 +457,7 @@ def test_windows_bat_follows_the_spec_startup_sequence(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a network namespace needs root")
 def test_listener_in_another_network_namespace_does_not_count() -> None:
     """A process in another network namespace (a container) does not hold our WebUI port."""
-    from qbfailover.ops.provision import _same_netns
+    from qbfailover.ops.provision import same_netns
 
     other = subprocess.Popen(["unshare", "--net", "sleep", "30"])
     try:
@@ -466,8 +466,8 @@ def test_listener_in_another_network_namespace_does_not_count() -> None:
             "/proc/self/ns/net"
         ):
             time.sleep(0.01)  # unshare switches namespaces just after it starts
-        assert _same_netns(os.getpid())
-        assert not _same_netns(other.pid)
+        assert same_netns(os.getpid())
+        assert not same_netns(other.pid)
     finally:
         other.kill()
         other.wait()

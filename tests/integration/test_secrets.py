@@ -138,7 +138,7 @@ def test_session_id_and_password_stay_out_of_ledger_logs_reprs_and_errors(
             assert result.successful
             await client.process_queue()
             for ui in client._webuis.values():
-                sids.extend(v for v in ui._client.cookies.values() if v)
+                sids.extend(ui.session_ids())
                 reprs.append(repr(ui))
             reprs.extend([repr(client), repr(settings), *map(repr, settings.instances), repr(client.ledger)])
             reprs.append(repr(client.last_health))

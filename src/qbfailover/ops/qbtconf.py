@@ -34,19 +34,6 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     return f"@ByteArray({base64.b64encode(salt).decode()}:{base64.b64encode(key).decode()})"
 
 
-def verify_password(password: str, stored: str) -> bool:
-    """Check a password against a ``@ByteArray(salt:key)`` value (used by tests and doctor)."""
-    inner = stored.strip().strip('"')
-    if not inner.startswith("@ByteArray(") or not inner.endswith(")"):
-        return False
-    salt_b64, _, key_b64 = inner[len("@ByteArray(") : -1].partition(":")
-    try:
-        salt, key = base64.b64decode(salt_b64), base64.b64decode(key_b64)
-    except ValueError:
-        return False
-    return hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ROUNDS, 64) == key
-
-
 @dataclass(frozen=True, slots=True)
 class ConfOptions:
     """What a generated qBittorrent.conf says."""

@@ -1,6 +1,7 @@
 """One qBittorrent instance over its WebUI API, with every outcome mapped onto ``errors``.
 
-No retries and no failover here (that is ``client``'s job): one call, one answer or one error.
+No retries and no failover here (that is ``engine``'s job): one call, one answer or one error.
+Reading the replies of each protocol generation is ``qbt.replies`` (pure); this module does the I/O.
 The only repeat is the re-login after a 403 on a non-login call, which is safe because a 403 means
 the request was refused before it was applied.
 
@@ -17,19 +18,31 @@ Protocol generations handled (measured on real 4.5.2, 5.1.0 and 5.3.0; README, "
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import httpx
 
 from qbfailover.config import InstanceConfig
+from qbfailover.core.health import FailureKind
 from qbfailover.core.items import Item
 from qbfailover.errors import AuthFailed, Banned, ConfigError, Rejected, Uncertain, Unreachable
+from qbfailover.qbt.options import AddOptions
+from qbfailover.qbt.replies import (
+    AddReply,
+    LoginOutcome,
+    LoginReply,
+    add_reply,
+    info_hashes,
+    login_reply,
+    preferences,
+    rejection,
+)
+
+__all__ = ["AddOptions", "AddReply", "WebUI", "parse_add_reply", "parse_info_hashes", "tls_verify"]
 
 INFO_CHUNK = 200
 _SESSION_COOKIE = re.compile(r"((?:QBT_)?SID(?:_\d+)?=)[^;'\"\s]+")
@@ -48,70 +61,6 @@ class _RedactSessionCookie(logging.Filter):
 
 for _name in ("httpcore.http11", "httpcore.http2"):
     logging.getLogger(_name).addFilter(_RedactSessionCookie())
-
-
-@dataclass(frozen=True, slots=True)
-class AddReply:
-    """What qBittorrent said to one torrents/add request (not proof of anything by itself)."""
-
-    status: int
-    accepted: bool
-    text: str
-    counts: Mapping[str, int] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AddOptions:
-    """Options applied to every item of one add request."""
-
-    category: str | None = None
-    tags: str | None = None
-    savepath: str | None = None
-    paused: bool = False
-    rename: str | None = None
-
-    def form(self) -> dict[str, str]:
-        data: dict[str, str] = {}
-        if self.category:
-            data["category"] = self.category
-        if self.tags:
-            data["tags"] = self.tags
-        if self.savepath:
-            data["savepath"] = self.savepath
-        if self.paused:
-            # qBittorrent 5.0 renamed paused → stopped; older versions ignore the unknown key.
-            data["paused"] = "true"
-            data["stopped"] = "true"
-        if self.rename:
-            data["rename"] = self.rename
-        return data
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, object]) -> AddOptions:
-        def text(key: str) -> str | None:
-            value = raw.get(key)
-            return str(value) if value not in (None, "") else None
-
-        return cls(
-            category=text("category"),
-            tags=text("tags"),
-            savepath=text("savepath"),
-            paused=bool(raw.get("paused", False)),
-            rename=text("rename"),
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            key: value
-            for key, value in (
-                ("category", self.category),
-                ("tags", self.tags),
-                ("savepath", self.savepath),
-                ("paused", self.paused),
-                ("rename", self.rename),
-            )
-            if value not in (None, False, "")
-        }
 
 
 class WebUI:
@@ -138,6 +87,9 @@ class WebUI:
             trust_env=False,
         )
         self.logged_in = False
+        # True when the last login was refused here by ``login_gate`` (no request sent), so a
+        # diagnosis can say "not re-tried" without reading the refusal's wording.
+        self.login_blocked = False
         # Set by the client: a login budget (returns why a login must not be tried) and a
         # listener for login outcomes ("ok", "failed", "banned"), so no wrong password loops.
         self.login_gate: Callable[[], str | Banned | None] | None = None
@@ -149,6 +101,7 @@ class WebUI:
         return f"WebUI(name={self.name!r}, url={self.config.base_url!r})"
 
     async def aclose(self) -> None:
+        """Close the connection pool; the session ends with it."""
         await self._client.aclose()
 
     # --- session ------------------------------------------------------------------------------
@@ -164,28 +117,30 @@ class WebUI:
             self.logged_in = True
             return
         refusal = self.login_gate() if self.login_gate else None
+        self.login_blocked = False
         if isinstance(refusal, Banned):
             raise refusal  # still banned: report BANNED while waiting it out, not AUTH_FAILED
         if refusal:
+            self.login_blocked = True
             raise AuthFailed(self.name, refusal)
         data = {"username": self.config.username, "password": self.config.password.reveal()}
         resp = await self._send("POST", "auth/login", data=data, timeout=timeout, idempotent=True)
-        body = resp.text.strip()
-        if resp.status_code == 204 or (resp.status_code == 200 and body == "Ok."):
+        reply = login_reply(resp.status_code, resp.text)
+        if reply is LoginReply.OK:
             self.logged_in = True
-            self._notify("ok")
+            self._notify(LoginOutcome.OK)
             return
         self.logged_in = False
         self._client.cookies.clear()
-        if resp.status_code == 403 and "banned" in body.lower():
-            self._notify("banned")
+        if reply is LoginReply.BANNED:
+            self._notify(LoginOutcome.BANNED)
             raise Banned(self.name, "qBittorrent has banned this host's IP after failed logins")
-        if (resp.status_code == 200 and body == "Fails.") or (
-            resp.status_code == 401 and await self._checks_passed(timeout)
+        if reply is LoginReply.WRONG_CREDENTIALS or (
+            reply is LoginReply.UNAUTHORIZED and await self._checks_passed(timeout)
         ):
-            self._notify("failed")
+            self._notify(LoginOutcome.FAILED)
             raise AuthFailed(self.name, "wrong username or password")
-        raise self._rejected("login", resp)
+        raise rejection(self.name, "login", resp.status_code, resp.text)
 
     async def _checks_passed(self, timeout: float | None) -> bool:
         """After a login 401: did the CSRF/Host checks pass, so the credentials were refused (5.2+)?
@@ -196,11 +151,16 @@ class WebUI:
         resp = await self._send("GET", "app/version", idempotent=True, timeout=timeout)
         return resp.status_code == 403
 
-    def _notify(self, outcome: str) -> None:
+    def _notify(self, outcome: LoginOutcome) -> None:
         if self.on_login is not None:
             self.on_login(outcome)
 
+    def session_ids(self) -> list[str]:
+        """The live session cookie values (never logged): what leak checks must not find anywhere."""
+        return [value for value in self._client.cookies.values() if value]
+
     async def ensure_session(self, *, timeout: float | None = None) -> None:
+        """Log in unless a session (or an API key) is already in place: one login per session."""
         if not self.logged_in:
             await self.login(timeout=timeout)
 
@@ -246,9 +206,12 @@ class WebUI:
         try:
             return await self._client.request(method, path, headers=self._auth_headers(), **kwargs, **extra)
         except httpx.ConnectTimeout:
-            raise Unreachable(self.name, "connect timeout (host or VPN path down?)") from None
+            raise Unreachable(
+                self.name, "connect timeout (host or VPN path down?)", kind=FailureKind.CONNECT_TIMEOUT
+            ) from None
         except httpx.ConnectError as exc:
-            raise Unreachable(self.name, _connect_detail(exc)) from None
+            detail, kind = _connect_detail(exc)
+            raise Unreachable(self.name, detail, kind=kind) from None
         except (
             httpx.ReadTimeout,
             httpx.WriteTimeout,
@@ -257,40 +220,44 @@ class WebUI:
             httpx.WriteError,
         ) as exc:
             what = "read timeout" if isinstance(exc, httpx.ReadTimeout) else type(exc).__name__
+            kind = _TIMEOUT_KINDS.get(type(exc), FailureKind.BROKEN)
             if idempotent:
-                raise Unreachable(self.name, f"{what} (instance frozen or overloaded?)") from None
-            raise Uncertain(self.name, f"{what} after sending: the request may have been applied") from None
+                raise Unreachable(self.name, f"{what} (instance frozen or overloaded?)", kind=kind) from None
+            raise Uncertain(
+                self.name, f"{what} after sending: the request may have been applied", kind=kind
+            ) from None
         except httpx.PoolTimeout:
-            raise Unreachable(self.name, "no free connection (pool timeout)") from None
+            raise Unreachable(
+                self.name, "no free connection (pool timeout)", kind=FailureKind.POOL_TIMEOUT
+            ) from None
         except httpx.HTTPError as exc:
             raise Unreachable(self.name, f"{type(exc).__name__}") from None
-
-    def _rejected(self, what: str, resp: httpx.Response) -> Rejected:
-        body = resp.text.strip().replace("\n", " ")[:120]
-        hint = ""
-        if resp.status_code == 401:
-            hint = " (CSRF or Host-header check: is the URL's host:port the one qBittorrent serves?)"
-        elif resp.status_code == 404:
-            hint = " (is this URL a qBittorrent WebUI?)"
-        return Rejected(
-            self.name, f"{what} answered HTTP {resp.status_code} {body!r}{hint}", resp.status_code
-        )
 
     # --- queries ------------------------------------------------------------------------------
 
     async def fetch_version(self, *, timeout: float | None = None) -> str:
+        """qBittorrent's version (``v4.5.2``), kept in ``version``; a cheap authenticated liveness check."""
         resp = await self._call("GET", "app/version", idempotent=True, timeout=timeout)
         if resp.status_code != 200:
-            raise self._rejected("app/version", resp)
+            raise rejection(self.name, "app/version", resp.status_code, resp.text)
         self.version = resp.text.strip()
         return self.version
 
     async def fetch_api_version(self, *, timeout: float | None = None) -> str:
+        """The WebAPI version (``2.8.19``), kept in ``api_version``: what tells the dialects apart."""
         resp = await self._call("GET", "app/webapiVersion", idempotent=True, timeout=timeout)
         if resp.status_code != 200:
-            raise self._rejected("app/webapiVersion", resp)
+            raise rejection(self.name, "app/webapiVersion", resp.status_code, resp.text)
         self.api_version = resp.text.strip()
         return self.api_version
+
+    async def fetch_preferences(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """The instance's app/preferences (save path, auth settings) for diagnostics such as doctor.
+
+        Rejected when the reply is not a JSON object; like every call here, it logs in if needed.
+        """
+        resp = await self._call("GET", "app/preferences", idempotent=True, timeout=timeout)
+        return preferences(self.name, resp.status_code, resp.text)
 
     async def present(self, hashes: Iterable[str]) -> set[str]:
         """Which of ``hashes`` (lower-case hex) are on this instance, under any of its hashes."""
@@ -302,8 +269,8 @@ class WebUI:
                 "GET", "torrents/info", idempotent=True, params={"hashes": "|".join(chunk)}
             )
             if resp.status_code != 200:
-                raise self._rejected("torrents/info", resp)
-            found.update(parse_info_hashes(self.name, resp))
+                raise rejection(self.name, "torrents/info", resp.status_code, resp.text)
+            found.update(info_hashes(self.name, resp.status_code, resp.text))
         return found
 
     # --- the one non-idempotent call ----------------------------------------------------------
@@ -320,59 +287,17 @@ class WebUI:
         if urls:
             data["urls"] = "\n".join(urls)
         resp = await self._call("POST", "torrents/add", idempotent=False, data=data, files=files or None)
-        return parse_add_reply(self.name, resp)
+        return add_reply(self.name, resp.status_code, resp.text)
 
 
 def parse_add_reply(name: str, resp: httpx.Response) -> AddReply:
-    """Map both generations' add replies; hard refusals (401, 5xx, …) raise Rejected."""
-    status = resp.status_code
-    body = resp.text.strip()
-    if status in (200, 202):
-        if body == "Ok.":
-            return AddReply(status, True, body)
-        if body == "Fails.":
-            return AddReply(status, False, body)
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            counts = {
-                k: int(v)
-                for k, v in doc.items()
-                if k in ("success_count", "failure_count", "pending_count") and isinstance(v, int)
-            }
-            accepted = counts.get("success_count", 0) + counts.get("pending_count", 0) > 0
-            return AddReply(status, accepted, body[:200], counts)
-        return AddReply(status, True, body[:200])
-    if status == 409:  # 5.2+: nothing was added (duplicates or all invalid)
-        return AddReply(status, False, body[:200])
-    if status == 415:  # a .torrent in the request was not valid; other items may still be added
-        return AddReply(status, False, body[:200] or "invalid torrent file")
-    raise Rejected(
-        name,
-        f"torrents/add answered HTTP {status} {body[:120]!r}",
-        status,
-    )
+    """``replies.add_reply`` for an httpx response (kept for callers holding one)."""
+    return add_reply(name, resp.status_code, resp.text)
 
 
 def parse_info_hashes(name: str, resp: httpx.Response) -> set[str]:
-    """All hashes a torrents/info reply names: ``hash``, ``infohash_v1`` and ``infohash_v2``."""
-    try:
-        doc = resp.json()
-    except ValueError:
-        raise Rejected(name, "torrents/info did not answer JSON", resp.status_code) from None
-    if not isinstance(doc, list):
-        raise Rejected(name, "torrents/info did not answer a JSON list", resp.status_code)
-    out: set[str] = set()
-    for entry in doc:
-        if not isinstance(entry, dict):
-            continue
-        for key in ("hash", "infohash_v1", "infohash_v2"):
-            value = entry.get(key)
-            if isinstance(value, str) and value:
-                out.add(value.lower())
-    return out
+    """``replies.info_hashes`` for an httpx response (kept for callers holding one)."""
+    return info_hashes(name, resp.status_code, resp.text)
 
 
 def tls_verify(config: InstanceConfig) -> ssl.SSLContext | bool:
@@ -405,7 +330,13 @@ def tls_verify(config: InstanceConfig) -> ssl.SSLContext | bool:
         ) from None
 
 
-def _connect_detail(exc: httpx.ConnectError) -> str:
+_TIMEOUT_KINDS: dict[type[Exception], FailureKind] = {
+    httpx.ReadTimeout: FailureKind.READ_TIMEOUT,
+    httpx.WriteTimeout: FailureKind.WRITE_TIMEOUT,
+}
+
+
+def _connect_detail(exc: httpx.ConnectError) -> tuple[str, FailureKind]:
     text = str(exc).lower()
     # anyio words a refusal "All connection attempts failed"; the errno is further down the chain.
     cause: BaseException | None = exc
@@ -414,9 +345,9 @@ def _connect_detail(exc: httpx.ConnectError) -> str:
             break
         cause = cause.__cause__ or cause.__context__
     if "refused" in text or isinstance(cause, ConnectionRefusedError):
-        return "connection refused (qBittorrent not running?)"
+        return "connection refused (qBittorrent not running?)", FailureKind.REFUSED
     if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
-        return "host name not found"
+        return "host name not found", FailureKind.DNS
     if "ssl" in text or "certificate" in text:
-        return 'TLS failed (certificate not trusted? set verify = "/path/ca.pem")'
-    return "cannot connect (" + (str(exc)[:80] or type(exc).__name__) + ")"
+        return 'TLS failed (certificate not trusted? set verify = "/path/ca.pem")', FailureKind.TLS
+    return "cannot connect (" + (str(exc)[:80] or type(exc).__name__) + ")", FailureKind.CONNECT_FAILED

@@ -1,9 +1,10 @@
-"""The WebUI client against replies recorded from real qBittorrent 4.5.2, 5.1.0 and 5.3.0.
+"""qbt.replies and the WebUI client against replies recorded from real qBittorrent 4.5.2, 5.1.0 and 5.3.0.
 
 Every status, header and body below was captured from a real server (tests/integration/test_compat.py
-pins the same behaviour live); httpx.MockTransport replays them so each protocol generation's
-mapping onto ``errors`` is tested without a server. 5.1.0 answered byte for byte like 4.5.2 except
-for the order of the cookie attributes, so "old" stands for both.
+pins the same behaviour live). The pure reply functions are checked table by table, per dialect;
+httpx.MockTransport replays the same replies so the client's mapping onto ``errors`` is tested
+without a server. 5.1.0 answered byte for byte like 4.5.2 except for the order of the cookie
+attributes, so "old" stands for both.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ import pytest
 from qbfailover.config import InstanceConfig, Secret
 from qbfailover.core.items import Item, parse_magnet
 from qbfailover.errors import AuthFailed, Banned, Rejected
+from qbfailover.qbt.replies import (
+    LoginReply,
+    add_reply,
+    info_hashes,
+    login_reply,
+    preferences,
+    rejection,
+)
 from qbfailover.qbt.webui import AddOptions, WebUI, parse_add_reply, parse_info_hashes
 
 T = TypeVar("T")
@@ -336,13 +345,15 @@ def test_add_replies_of_both_generations(
 ) -> None:
     """'Ok.'/'Fails.' and JSON counts/409 map to (status, accepted, counts); 'Ok.' for junk stays a lie."""
     for gen, expected in ((OLD, old), (NEW, new)):
-        reply = parse_add_reply("qbt", response(gen[key]))
+        status, _, body = gen[key]
+        reply = add_reply("qbt", status, body)
         assert (reply.status, reply.accepted, reply.counts) == expected
+        assert parse_add_reply("qbt", response(gen[key])) == reply  # the httpx wrapper says the same
 
 
 def test_bad_torrent_file_is_415_on_every_version() -> None:
     """A .torrent qBittorrent cannot parse: 415 (other items of the request may still be added)."""
-    reply = parse_add_reply("qbt", response(BAD_TORRENT))
+    reply = add_reply("qbt", BAD_TORRENT[0], BAD_TORRENT[2])
     assert (reply.status, reply.accepted) == (415, False)
     assert "not a valid torrent file" in reply.text
 
@@ -365,8 +376,9 @@ def test_add_sends_one_request_with_both_pause_keys(gen: dict[str, Reply]) -> No
 @pytest.mark.parametrize("body", [INFO_HYBRID_OLD, INFO_HYBRID_NEW], ids=["4.5", "5.3"])
 def test_hybrid_torrent_is_found_under_every_hash(body: str) -> None:
     """A hybrid's 'hash' is its v2 hash cut to 40; parse_info_hashes also yields infohash_v1/_v2."""
-    found = parse_info_hashes("qbt", response((200, JSON, body)))
+    found = info_hashes("qbt", 200, body)
     assert found == {HYBRID_V2[:40], HYBRID_V1, HYBRID_V2}
+    assert parse_info_hashes("qbt", response((200, JSON, body))) == found
     hybrid = Item(kind="torrent", source="h.torrent", name="hybrid.bin", v1=HYBRID_V1, v2=HYBRID_V2)
     assert hybrid.hashes <= found
     # A v1 magnet of the same torrent (no btmh) is still recognised through infohash_v1.
@@ -385,3 +397,143 @@ def test_present_asks_for_every_hash_of_a_hybrid(gen: dict[str, Reply]) -> None:
     assert hybrid.hashes & found
     asked = set(server.requests[-1].url.params["hashes"].split("|"))
     assert asked == {HYBRID_V1, HYBRID_V2, HYBRID_V2[:40]}
+
+
+# --- the pure reply functions, table by table -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "meaning"),
+    [
+        pytest.param(OLD["login_ok"], LoginReply.OK, id="4.5-5.1 ok"),
+        pytest.param((200, {**TEXT, "set-cookie": OLD_51_COOKIE}, "Ok."), LoginReply.OK, id="5.1 ok"),
+        pytest.param(OLD["login_bad"], LoginReply.WRONG_CREDENTIALS, id="4.5-5.1 bad"),
+        pytest.param(NEW["login_ok"], LoginReply.OK, id="5.2+ ok"),
+        pytest.param(NEW["login_bad"], LoginReply.UNAUTHORIZED, id="5.2+ bad"),
+        pytest.param(HOST_CHECK, LoginReply.UNAUTHORIZED, id="host check (every version)"),
+        pytest.param(BANNED, LoginReply.BANNED, id="banned (every version)"),
+        pytest.param(FORBIDDEN, LoginReply.OTHER, id="plain 403"),
+        pytest.param((500, TEXT, "Internal Server Error"), LoginReply.OTHER, id="5xx"),
+        pytest.param((200, TEXT, "<html>"), LoginReply.OTHER, id="not a WebUI"),
+    ],
+)
+def test_login_reply(reply: Reply, meaning: LoginReply) -> None:
+    """Each generation's login replies classify alike; a 401 alone is left for the follow-up probe."""
+    status, _, body = reply
+    assert login_reply(status, body) is meaning
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        pytest.param(200, "Ok.", (True, None), id="4.x ok"),
+        pytest.param(200, "Fails.", (False, None), id="4.x fails"),
+        pytest.param(
+            200,
+            ' {"success_count":0,"failure_count":2} ',
+            (False, {"success_count": 0, "failure_count": 2}),
+            id="5.2+ all failed",
+        ),
+        pytest.param(202, '{"pending_count":1}', (True, {"pending_count": 1}), id="5.2+ pending url"),
+        pytest.param(200, '{"success_count":"x"}', (False, {}), id="5.2+ junk count ignored"),
+        pytest.param(200, "[1]", (True, None), id="unknown 200 body"),
+        pytest.param(409, "Conflict", (False, None), id="5.2+ nothing added"),
+        pytest.param(415, "", (False, None), id="bad torrent, empty body"),
+    ],
+)
+def test_add_reply_table(status: int, body: str, expected: tuple[bool, object]) -> None:
+    """torrents/add replies of both dialects map to (accepted, counts); neither is proof by itself."""
+    reply = add_reply("qbt", status, body)
+    assert (reply.accepted, reply.counts) == expected
+    assert reply.status == status
+
+
+def test_add_reply_text_for_an_empty_415() -> None:
+    """An empty 415 still says what went wrong."""
+    assert add_reply("qbt", 415, "").text == "invalid torrent file"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500, 503])
+def test_add_reply_hard_refusals_raise(status: int) -> None:
+    """Any other status is the instance refusing the request: Rejected, carrying the status."""
+    with pytest.raises(Rejected, match=f"torrents/add answered HTTP {status}") as caught:
+        add_reply("qbt", status, "nope")
+    assert caught.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param("[]", set(), id="empty"),
+        pytest.param('[{"hash":"ABC"}]', {"abc"}, id="lower-cased"),
+        pytest.param(
+            '[{"hash":"a","infohash_v1":"b","infohash_v2":""}, 3, null]', {"a", "b"}, id="skips junk"
+        ),
+    ],
+)
+def test_info_hashes_table(body: str, expected: set[str]) -> None:
+    """torrents/info: every hash of every entry, lower-case; entries that are not objects are skipped."""
+    assert info_hashes("qbt", 200, body) == expected
+
+
+@pytest.mark.parametrize(("body", "match"), [("not json", "did not answer JSON"), ("{}", "JSON list")])
+def test_info_hashes_refuses_what_is_not_a_list(body: str, match: str) -> None:
+    """An instance that cannot list what it holds cannot confirm a delivery: Rejected."""
+    with pytest.raises(Rejected, match=match):
+        info_hashes("qbt", 200, body)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (
+            200,
+            '{"save_path":"/d","bypass_local_auth":false}',
+            {"save_path": "/d", "bypass_local_auth": False},
+        ),
+        (200, "[]", Rejected),
+        (200, "nope", Rejected),
+        (403, "Forbidden", Rejected),
+    ],
+)
+def test_preferences(status: int, body: str, outcome: object) -> None:
+    """app/preferences is a JSON object; anything else is Rejected (doctor then leaves the detail out)."""
+    if outcome is Rejected:
+        with pytest.raises(Rejected):
+            preferences("qbt", status, body)
+    else:
+        assert preferences("qbt", status, body) == outcome
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [(401, "Host-header check"), (404, "is this URL a qBittorrent WebUI?"), (500, None)],
+)
+def test_rejection_hints(status: int, hint: str | None) -> None:
+    """A refusal names the call, the status and the body, with a hint where the status has one."""
+    error = rejection("qbt", "login", status, "line one\nline two")
+    assert error.status == status
+    assert f"login answered HTTP {status} 'line one line two'" in error.detail
+    assert (hint in error.detail) if hint else error.detail.endswith("'line one line two'")
+
+
+def test_fetch_preferences_through_the_session() -> None:
+    """fetch_preferences logs in first and returns the document (doctor's save path and auth checks)."""
+    server = Server(
+        {
+            ("POST", "auth/login"): [OLD["login_ok"]],
+            ("GET", "app/preferences"): [(200, JSON, '{"save_path":"/d"}')],
+        }
+    )
+    assert run(using(client(server), lambda ui: ui.fetch_preferences())) == {"save_path": "/d"}
+    assert server.paths() == ["POST auth/login", "GET app/preferences"]
+
+
+def test_login_refused_by_the_budget_sends_nothing() -> None:
+    """A login the budget refuses raises AuthFailed with its reason, sends no request, sets login_blocked."""
+    server = Server({})
+    ui = client(server)
+    ui.login_gate = lambda: "no more tries"
+    with pytest.raises(AuthFailed, match="no more tries"):
+        run(using(ui, lambda ui: ui.login()))
+    assert ui.login_blocked and server.requests == []

@@ -1,8 +1,7 @@
-"""``qbfailover demo``: the spec's scenarios, live, against two real local qbittorrent-nox instances.
+"""The demo's script: provision both instances, then walk the spec's scenarios and show each outcome.
 
-Linux only (it starts qbittorrent-nox and, as root, isolates itself in a private network
-namespace); the library and the rest of the CLI stay cross-platform. Everything the demo starts is
-stopped when it ends, whatever happens.
+Each step states what should happen (which state, which instance takes the items) and checks it, so
+the demo fails loudly instead of showing something else than it says.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -27,18 +24,23 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig
+from qbfailover.atomicfile import write_atomically
+from qbfailover.config import InstanceConfig, Secret, Settings
 from qbfailover.core.health import status_document
 from qbfailover.engine.client import AddResult, AsyncResilientClient
-from qbfailover.errors import QbFailoverError
+from qbfailover.ops.demo.stage import (
+    NETNS_FLAG,
+    PORT,
+    PRIMARY_HOST,
+    SECONDARY_HOST,
+    VPN_GATEWAY,
+    DemoError,
+    Instance,
+    VpnSwitch,
+    port_free,
+)
 from qbfailover.ops.qbtconf import conf_path, set_ini_values
 
-PRIMARY_HOST = "127.0.0.2"
-SECONDARY_HOST = "127.0.0.1"
-VPN_GATEWAY = "127.0.0.3"
-PORT = 52095
-NFT_TABLE = "qbfdemo"
-NETNS_FLAG = "QBF_DEMO_IN_NETNS"
 TITLES = [
     "The Hobbit (Audiobook)",
     "Dune (Audiobook)",
@@ -55,151 +57,21 @@ TITLES = [
 ]
 
 
-class DemoError(QbFailoverError):
-    """The demo cannot run here (missing qbittorrent-nox, busy port, …)."""
-
-
 def demo_magnet(n: int) -> str:
     """Tracker-less magnets: nothing ever leaves the machine."""
     digest = hashlib.sha1(f"qbfailover-demo:{n}".encode()).hexdigest()
     return f"magnet:?xt=urn:btih:{digest}&dn={TITLES[n % len(TITLES)].replace(' ', '+')}"
 
 
-def reexec_in_netns(argv: list[str]) -> None:
-    """As root, run the demo again inside ``unshare --net`` (only loopback exists there)."""
-    if os.environ.get(NETNS_FLAG) == "1" or sys.platform != "linux" or os.geteuid() != 0:
-        return
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return
-    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
-        return
-    env = {**os.environ, NETNS_FLAG: "1"}
-    script = 'ip link set lo up && exec "$@"'
-    os.execvpe(
-        "unshare",
-        ["unshare", "--net", "sh", "-c", script, "sh", sys.executable, "-m", "qbfailover", "demo", *argv],
-        env,
-    )
-
-
-@dataclass
-class Instance:
-    name: str
-    host: str
-    port: int
-    profile: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
-
-    def start(self, log: Path) -> None:
-        with log.open("ab") as sink:
-            self.proc = subprocess.Popen(
-                ["qbittorrent-nox", f"--profile={self.profile}", f"--webui-port={self.port}"],
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise DemoError(
-                    f"qbittorrent-nox ({self.name}) exited with {self.proc.returncode}; see {log}"
-                )
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 0.2):
-                return
-            time.sleep(0.02)
-        raise DemoError(f"qbittorrent-nox ({self.name}) did not open {self.host}:{self.port} in 30 s")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = None
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(35)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
-class VpnSwitch:
-    """The simulated VPN path to the gateway: nft drop rules in the namespace, else a TCP listener."""
-
-    def __init__(self) -> None:
-        self.use_nft = (
-            os.environ.get(NETNS_FLAG) == "1"
-            and shutil.which("nft") is not None
-            and shutil.which("ping") is not None
-        )
-        self._listener: socket.socket | None = None
-        self.port = 0
-
-    def probe(self) -> VpnProbeConfig:
-        if self.use_nft:
-            return VpnProbeConfig(kind="icmp", target=VPN_GATEWAY, timeout=1.0)
-        return VpnProbeConfig(kind="tcp", target=f"{VPN_GATEWAY}:{self.port}", timeout=1.0)
-
-    def up(self) -> None:
-        if self.use_nft:
-            subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
-            return
-        if self._listener is None:
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((VPN_GATEWAY, self.port))
-            s.listen(16)
-            self.port = s.getsockname()[1]
-            self._listener = s
-
-    def down(self) -> None:
-        if self.use_nft:
-            for args in (
-                ["add", "table", "inet", NFT_TABLE],
-                [
-                    "add",
-                    "chain",
-                    "inet",
-                    NFT_TABLE,
-                    "out",
-                    "{ type filter hook output priority 0; policy accept; }",
-                ],
-                ["add", "rule", "inet", NFT_TABLE, "out", "ip", "daddr", VPN_GATEWAY, "drop"],
-            ):
-                subprocess.run(["nft", *args], check=True, capture_output=True)
-            return
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
-    def close(self) -> None:
-        if self.use_nft:
-            subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
-        elif self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 class Demo:
+    """One run of the demo: its working folder, its two instances, the VPN switch, where items went."""
+
     def __init__(self, console: Console, workdir: Path) -> None:
         self.console = console
         self.workdir = workdir
         self.password = "demo-" + secrets.token_urlsafe(12)
         port = PORT
-        while not (_port_free(PRIMARY_HOST, port) and _port_free(SECONDARY_HOST, port)):
+        while not (port_free(PRIMARY_HOST, port) and port_free(SECONDARY_HOST, port)):
             port += 1
         self.primary = Instance("primary", PRIMARY_HOST, port, workdir / "primary" / "profile")
         self.secondary = Instance("secondary", SECONDARY_HOST, port, workdir / "secondary" / "profile")
@@ -210,6 +82,7 @@ class Demo:
     # --- steps --------------------------------------------------------------------------------
 
     def provision(self) -> None:
+        """Create both profiles with the real CLI, as a user would (the password via the environment)."""
         self.step("Provision both instances with 'qbfailover setup-secondary'")
         env = {**os.environ, "QBF_DEMO_PASSWORD": self.password}
         for inst, ports in ((self.primary, "46881-46900"), (self.secondary, "46921-46940")):
@@ -257,9 +130,11 @@ class Demo:
                 "Session\\InterfaceAddress": inst.host,
             },
         )
-        path.write_text(pinned, encoding="utf-8")
+        write_atomically(path, pinned.encode("utf-8"), keep_mode=True)
 
     def settings(self) -> Settings:
+        """qbfailover's settings for the two instances: the primary requires the VPN, the secondary not."""
+
         def cfg(inst: Instance, priority: int, requires_vpn: bool) -> InstanceConfig:
             return InstanceConfig(
                 name=inst.name,
@@ -280,6 +155,7 @@ class Demo:
         )
 
     async def status(self, client: AsyncResilientClient) -> str:
+        """Print the status table (as 'qbfailover status' shows it) and return the state's name."""
         report = await client.health_check()
         doc = status_document(
             report, client.ledger.counts().get("pending", 0), client.ledger.oldest_pending()
@@ -317,6 +193,7 @@ class Demo:
         return str(doc["state"])
 
     async def add(self, client: AsyncResilientClient, n: int) -> AddResult:
+        """Add ``n`` fresh demo magnets and show where each went."""
         magnets = [demo_magnet(self.counter + i) for i in range(n)]
         self.counter += n
         self.console.print(f"[dim]$ qbfailover add <{n} magnets>[/]")
@@ -325,6 +202,7 @@ class Demo:
         return result
 
     def show(self, result: AddResult) -> None:
+        """One line per item: delivered where, queued or rejected, and why; remembered for the summary."""
         marks = {"delivered": "[green]✓[/]", "queued": "[yellow]…[/]", "rejected": "[red]✗[/]"}
         for r in result.items:
             where = f"→ [bold]{r.instance}[/]" if r.instance else r.state
@@ -335,10 +213,12 @@ class Demo:
                 self.placed[r.infohash] = r.instance or "queued"
 
     def step(self, title: str) -> None:
+        """A rule with the scenario's title, so the output reads as a sequence of steps."""
         self.console.print()
         self.console.print(Rule(f"[bold]{title}[/]", align="left"))
 
     async def scenarios(self) -> dict[str, str]:
+        """Start the instances and run scenarios 1-5; returns where each infohash ended up."""
         self.vpn.up()
         for inst in (self.primary, self.secondary):
             inst.start(self.workdir / f"{inst.name}.log")
@@ -387,6 +267,7 @@ class Demo:
         return self.placed
 
     def close(self) -> None:
+        """Stop both instances and restore the VPN path, whatever state the demo stopped in."""
         for inst in (self.primary, self.secondary):
             with contextlib.suppress(Exception):
                 inst.stop()
@@ -394,11 +275,13 @@ class Demo:
 
 
 def expect(state: str, wanted: str) -> None:
+    """Stop the demo when the state is not the one the step announced."""
     if state != wanted:
         raise DemoError(f"expected state {wanted}, saw {state}")
 
 
 def expect_where(result: AddResult, instance: str | None) -> None:
+    """Stop the demo unless every item went to ``instance`` (None: stayed queued)."""
     wrong = [r for r in result.items if r.instance != instance]
     if wrong or not result.items:
         raise DemoError(

@@ -1,7 +1,9 @@
-"""provision.py and the qbtconf helpers it uses: pure rendering, choices and file handling on tmp_path."""
+"""ops.provision and the qbtconf helpers it uses: pure rendering, choices and file handling on tmp_path."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shlex
 import sqlite3
@@ -25,11 +27,21 @@ from qbfailover.ops.qbtconf import (
     read_ini_value,
     render_qbittorrent_conf,
     set_ini_values,
-    verify_password,
 )
 
 NOW = datetime(2025, 11, 28, 15, 0, 0)
 PASSWORD = "correct horse 1"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """The test's own oracle: does ``stored`` (``@ByteArray(salt:key)``) hold ``password`` as qBittorrent
+    4.2+ checks it (PBKDF2-HMAC-SHA512, 100,000 rounds, 64-byte key)?"""
+    inner = stored.strip().strip('"')
+    if not inner.startswith("@ByteArray(") or not inner.endswith(")"):
+        return False
+    salt_b64, _, key_b64 = inner[len("@ByteArray(") : -1].partition(":")
+    salt, key = base64.b64decode(salt_b64), base64.b64decode(key_b64)
+    return hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 100_000, 64) == key
 
 
 def _no_instance(profile: Path, webui: tuple[str, int] | None) -> pv.Running | None:

@@ -12,6 +12,7 @@ from qbfailover.ops.doctor import (
     DISK_WARN_BYTES,
     Check,
     Listener,
+    Result,
     auth_bypass_check,
     disk_check,
     exit_code,
@@ -39,7 +40,7 @@ def results(checks: list[Check]) -> list[tuple[str, str]]:
 
 def test_worst_and_exit_code() -> None:
     """The exit code is the worst result: 0 PASS, 1 WARN, 2 FAIL (empty is PASS)."""
-    p, w, f = Check("a", "PASS", ""), Check("b", "WARN", ""), Check("c", "FAIL", "")
+    p, w, f = Check("a", Result.PASS, ""), Check("b", Result.WARN, ""), Check("c", Result.FAIL, "")
     assert (worst([]), exit_code([])) == ("PASS", 0)
     assert exit_code([p, w]) == 1
     assert (worst([w, f, p]), exit_code([w, f, p])) == ("FAIL", 2)
@@ -98,6 +99,21 @@ def test_webui_checks(status: Status, error: Exception | None, expected: list[tu
     checks = webui_checks(PRIMARY, health(status), error, now=100.0, banned_until=0.0)  # type: ignore[arg-type]
     assert results(checks) == expected
     assert all(c.fix for c in checks if c.result == "FAIL")
+
+
+@pytest.mark.parametrize(("blocked", "detail"), [(False, "answers"), (True, "answers (not re-tried)")])
+def test_login_refused_by_the_budget_says_not_retried(blocked: bool, detail: str) -> None:
+    """A login the budget refused to send (``blocked``) is reported as not re-tried, whatever its wording."""
+    error = AuthFailed("primary", "wrong username or password")
+    checks = webui_checks(PRIMARY, health(Status.AUTH_FAILED), error, 100.0, 0.0, blocked=blocked)
+    assert checks[0].detail == f"{PRIMARY.base_url} {detail}"
+    assert results(checks) == [("primary.reachable", "PASS"), ("primary.login", "FAIL")]
+
+
+def test_json_form_of_a_check() -> None:
+    """``--json`` carries the result as its plain name, with the same four keys as before."""
+    check = Check("queue", Result.WARN, "3 pending", "drain it")
+    assert check.as_dict() == {"check": "queue", "result": "WARN", "detail": "3 pending", "fix": "drain it"}
 
 
 def test_webui_checks_remembered_ban() -> None:
