@@ -5,10 +5,22 @@ primary, then local secondaries), confirmed there by infohash, and otherwise que
 instance can take them.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig, load_settings
-from qbfailover.core.health import HealthReport, InstanceHealth, State, Status, Verdict, VpnHealth, VpnStatus
-from qbfailover.core.items import Item, parse_item
-from qbfailover.engine.client import AddResult, AsyncResilientClient, ItemResult, ResilientQBittorrentClient
+from qbfailover.core.health import (
+    FailureKind,
+    HealthReport,
+    InstanceHealth,
+    State,
+    Status,
+    Verdict,
+    VpnHealth,
+    VpnStatus,
+)
+from qbfailover.core.items import Item
+from qbfailover.core.outcomes import AddResult, Fault, ItemResult, Outcome, QueueReason, Refusal, Unavailable
 from qbfailover.errors import (
     AuthFailed,
     Banned,
@@ -23,7 +35,29 @@ from qbfailover.errors import (
     Unreachable,
 )
 
+if TYPE_CHECKING:
+    from qbfailover.engine.client import AsyncResilientClient, ResilientQBittorrentClient
+    from qbfailover.engine.inputs import parse_item
+
 __version__ = "0.1.0"
+
+# The engine pulls in httpx: imported on first use, so ``qbfailover --help`` starts without it.
+_LAZY = {
+    "AsyncResilientClient": "qbfailover.engine.client",
+    "ResilientQBittorrentClient": "qbfailover.engine.client",
+    "parse_item": "qbfailover.engine.inputs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the engine's names on first use (PEP 562), keeping cold starts light."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qbfailover' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AddResult",
@@ -31,6 +65,8 @@ __all__ = [
     "AuthFailed",
     "Banned",
     "ConfigError",
+    "FailureKind",
+    "Fault",
     "HealthReport",
     "InstanceConfig",
     "InstanceError",
@@ -38,8 +74,11 @@ __all__ = [
     "Item",
     "ItemError",
     "ItemResult",
+    "Outcome",
     "ProvisionError",
     "QbFailoverError",
+    "QueueReason",
+    "Refusal",
     "Rejected",
     "ResilientQBittorrentClient",
     "Secret",
@@ -47,6 +86,7 @@ __all__ = [
     "State",
     "Status",
     "StoreError",
+    "Unavailable",
     "Uncertain",
     "Unreachable",
     "Verdict",

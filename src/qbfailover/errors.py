@@ -1,7 +1,7 @@
 """The one error tree of qbfailover.
 
 Every failure the library can report is one of these; low-level exceptions (httpx, sqlite3, OSError)
-are translated at the I/O edges (``webui``, ``probes``, ``store``) and never escape them::
+are translated at the I/O edges (``qbt.webui``, ``engine.probes``, ``ledger``) and never escape them::
 
     QbFailoverError
     ├─ ConfigError                 bad or missing setting (names the key and the fix)
@@ -45,6 +45,10 @@ class InstanceError(QbFailoverError):
 class Unreachable(InstanceError):
     """No answer: connection refused, connect/read timeout, DNS or TLS failure."""
 
+    def __init__(self, instance: str, message: str, *, kind: str = "other") -> None:
+        super().__init__(instance, message)
+        self.kind = kind  # a core.health.FailureKind value: decisions read it, never the message
+
 
 class AuthFailed(InstanceError):
     """The WebUI refused the credentials; retrying would only bring a ban closer."""
@@ -64,6 +68,10 @@ class Rejected(InstanceError):
 
 class Uncertain(InstanceError):
     """The request was sent but no answer came: it may or may not have been applied."""
+
+    def __init__(self, instance: str, message: str, *, kind: str = "other") -> None:
+        super().__init__(instance, message)
+        self.kind = kind  # a core.health.FailureKind value: decisions read it, never the message
 
 
 class StoreError(QbFailoverError):

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import PRIMARY_HOST, VPN_GATEWAY, Topology
 from harness import blackhole, free_port, magnet, restore_all
-from qbfailover.core.items import parse_item
+from qbfailover.engine.inputs import parse_item
 from qbfailover.ledger.sqlite import Ledger, NewEntry
 
 pytestmark = pytest.mark.integration

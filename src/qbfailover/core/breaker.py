@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+from qbfailover.core.health import FailureKind, failure_kind
+from qbfailover.errors import InstanceError
 
 AUTH_TRIES = 2
 MAX_OPEN = 300.0
@@ -31,6 +35,7 @@ class Guard:
     auth_failures: int = 0
     auth_last: float = 0.0
     banned_until: float = 0.0
+    timed_out: bool = False  # the failure that opened the breaker was a timeout (shown as TIMEOUT)
 
 
 def credential_fingerprint(salt: bytes, username: str, password: str) -> str:
@@ -45,15 +50,55 @@ def may_connect(guard: Guard, now: float) -> bool:
 
 
 def on_success(guard: Guard) -> Guard:
-    return replace(guard, failures=0, open_until=0.0, last_error="")
+    """The instance answered: close the breaker at once (the login budget is kept apart)."""
+    return replace(guard, failures=0, open_until=0.0, last_error="", timed_out=False)
 
 
-def on_unreachable(guard: Guard, now: float, cooldown: float, error: str) -> Guard:
+def on_unreachable(
+    guard: Guard, now: float, cooldown: float, error: str, *, timed_out: bool = False
+) -> Guard:
     """Open the breaker; each consecutive failure doubles the cool-down, up to ``MAX_OPEN``."""
     failures = guard.failures + 1
     # The exponent is capped: after ~1000 failures (days of outage) 2**n would overflow a float.
     wait = min(cooldown * 2 ** min(failures - 1, 32), max(cooldown, MAX_OPEN))
-    return replace(guard, failures=failures, open_until=now + wait, last_error=error)
+    return replace(guard, failures=failures, open_until=now + wait, last_error=error, timed_out=timed_out)
+
+
+def opens_breaker(error: InstanceError) -> bool:
+    """Timeouts, DNS and TLS failures open the breaker; a refused connection never does.
+
+    A refusal costs < 1 ms to find out again, so a restarted instance is used on the very next
+    call. Errors where the instance answered (auth, ban, HTTP status) are not the breaker's.
+    """
+    kind = failure_kind(error)
+    return kind is not None and kind is not FailureKind.REFUSED
+
+
+def after_probe(guard: Guard, error: InstanceError | None, now: float, cooldown: float) -> Guard:
+    """The guard after one probe or delivery attempt (the same guard when nothing changes).
+
+    A breaker already open (another process opened it while we probed) is not stepped again:
+    one outage is one step, not N.
+    """
+    if error is None:
+        return on_success(guard)
+    kind = failure_kind(error)
+    if kind is None or not opens_breaker(error) or not may_connect(guard, now):
+        return guard
+    return on_unreachable(guard, now, cooldown, error.detail, timed_out=kind.timed_out)
+
+
+def from_stored(data: Mapping[str, object]) -> Guard:
+    """A guard from its persisted fields; unknown keys are ignored, missing ones take defaults.
+
+    Guards saved before ``timed_out`` existed derive it once from their stored error text (the
+    only place that text is read, and only for rows an older version wrote).
+    """
+    known = {f.name for f in fields(Guard)}
+    values = {k: v for k, v in data.items() if k in known}
+    if "timed_out" not in values:
+        values["timed_out"] = "timeout" in str(values.get("last_error", ""))
+    return Guard(**values)  # type: ignore[arg-type]
 
 
 def may_login(guard: Guard, fingerprint: str, now: float, auth_cooldown: float) -> bool:
@@ -66,16 +111,19 @@ def may_login(guard: Guard, fingerprint: str, now: float, auth_cooldown: float) 
 
 
 def on_login_ok(guard: Guard) -> Guard:
+    """A login worked: forget failed tries and any ban, so the next failure starts a fresh budget."""
     return replace(guard, auth_fingerprint="", auth_failures=0, auth_last=0.0, banned_until=0.0)
 
 
 def on_auth_failed(guard: Guard, fingerprint: str, now: float) -> Guard:
+    """Count one wrong login for this credential; a changed credential starts its own count."""
     count = guard.auth_failures + 1 if guard.auth_fingerprint == fingerprint else 1
     return replace(guard, auth_fingerprint=fingerprint, auth_failures=count, auth_last=now)
 
 
 def on_banned(guard: Guard, now: float, ban_duration: float) -> Guard:
-    return replace(guard, banned_until=now + ban_duration, last_error="banned")
+    """qBittorrent banned this host: no login until the ban has surely ended."""
+    return replace(guard, banned_until=now + ban_duration, last_error="banned", timed_out=False)
 
 
 def auth_block_reason(guard: Guard, fingerprint: str, now: float, auth_cooldown: float) -> str:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from qbfailover.errors import AuthFailed, Banned, InstanceError, Uncertain, Unreachable
+
 
 class Status(StrEnum):
     """One instance's health, with the spec's names."""
@@ -24,6 +26,8 @@ class Status(StrEnum):
 
 
 class VpnStatus(StrEnum):
+    """The VPN probe's answer; NOT_CONFIGURED gates nothing (config refuses requires_vpn without it)."""
+
     UP = "UP"
     DOWN = "DOWN"
     NOT_CONFIGURED = "NOT_CONFIGURED"
@@ -40,6 +44,8 @@ class State(StrEnum):
 
 
 class Verdict(StrEnum):
+    """The spec's one-word judgement of a state; it also sets a notification's severity."""
+
     EXCELLENT = "Excellent"
     WARNING = "Warning"
     INFO = "Info"
@@ -48,6 +54,8 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class VpnHealth:
+    """One VPN probe's result, kept whole so status/doctor can show what was probed and how."""
+
     status: VpnStatus
     latency_ms: float | None = None
     detail: str = ""
@@ -56,11 +64,14 @@ class VpnHealth:
 
     @property
     def up(self) -> bool:
+        """Whether instances that require the VPN may get work (no leak outside the tunnel)."""
         return self.status is VpnStatus.UP
 
 
 @dataclass(frozen=True, slots=True)
 class InstanceHealth:
+    """One instance's probe result (already gated on the VPN where it must be), as routing sees it."""
+
     name: str
     status: Status
     latency_ms: float | None = None
@@ -72,11 +83,14 @@ class InstanceHealth:
 
     @property
     def ok(self) -> bool:
+        """Usable for delivery right now: only OK counts, every other status means skip it."""
         return self.status is Status.OK
 
 
 @dataclass(frozen=True, slots=True)
 class HealthReport:
+    """One whole health check: what status, watch, metrics and the queue reason are built from."""
+
     vpn: VpnHealth
     instances: tuple[InstanceHealth, ...]
     state: State
@@ -86,10 +100,66 @@ class HealthReport:
 
     @property
     def healthy(self) -> list[InstanceHealth]:
+        """The usable instances; empty means new items wait without backoff."""
         return [i for i in self.instances if i.ok]
 
     def instance(self, name: str) -> InstanceHealth | None:
+        """One instance's entry by name (None if it is not configured), for callers that key by name."""
         return next((i for i in self.instances if i.name == name), None)
+
+
+class FailureKind(StrEnum):
+    """How a request failed at the transport (carried by Unreachable/Uncertain as ``.kind``).
+
+    Decisions look at this value, never at the message: whether the breaker opens (a refusal
+    never opens it) and whether the status is TIMEOUT or ERROR.
+    """
+
+    REFUSED = "refused"
+    CONNECT_TIMEOUT = "connect timeout"
+    READ_TIMEOUT = "read timeout"
+    WRITE_TIMEOUT = "write timeout"
+    POOL_TIMEOUT = "pool timeout"
+    DEADLINE = "deadline"
+    DNS = "dns"
+    TLS = "tls"
+    CONNECT_FAILED = "connect failed"
+    BROKEN = "connection broken"
+    OTHER = "other"
+
+    @property
+    def timed_out(self) -> bool:
+        """A timeout of httpx's (the probe's own deadline is not one: it has always shown ERROR)."""
+        return self in _TIMEOUTS
+
+
+_TIMEOUTS = frozenset(
+    {
+        FailureKind.CONNECT_TIMEOUT,
+        FailureKind.READ_TIMEOUT,
+        FailureKind.WRITE_TIMEOUT,
+        FailureKind.POOL_TIMEOUT,
+    }
+)
+
+
+def failure_kind(error: InstanceError) -> FailureKind | None:
+    """The transport failure behind ``error``; None for errors where the instance answered."""
+    if isinstance(error, Unreachable | Uncertain):
+        return FailureKind(error.kind)
+    return None
+
+
+def status_of(error: InstanceError) -> Status:
+    """The spec's status for a probe error: timeouts are TIMEOUT, refusals and the rest ERROR."""
+    if isinstance(error, AuthFailed):
+        return Status.AUTH_FAILED
+    if isinstance(error, Banned):
+        return Status.BANNED
+    kind = failure_kind(error)
+    if kind is not None and kind.timed_out:
+        return Status.TIMEOUT
+    return Status.ERROR
 
 
 def gate_on_vpn(webui_status: Status, requires_vpn: bool, vpn: VpnHealth) -> Status:

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,13 +55,6 @@ class Item:
             out.update((self.v2, self.v2[:40]))
         return frozenset(out)
 
-    @property
-    def query_hash(self) -> str | None:
-        """The hash to ask ``torrents/info?hashes=`` for (v2-only torrents use the cut v2 hash)."""
-        if self.v1:
-            return self.v1
-        return self.v2[:40] if self.v2 else None
-
     def payload(self) -> bytes:
         """What the ledger keeps to deliver this item later."""
         return self.data if self.data is not None else self.source.encode()
@@ -72,14 +64,14 @@ def parse_magnet(uri: str) -> Item:
     """Validate a magnet URI and extract its v1/v2 infohashes."""
     text = uri.strip()
     if not text.lower().startswith("magnet:?"):
-        raise ItemError(f"not a magnet link (must start with 'magnet:?'): {_short(text)}")
+        raise ItemError(f"not a magnet link (must start with 'magnet:?'): {short(text)}")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         # URLs go to torrents/add newline-joined: a line break inside would split this item in two.
-        raise ItemError(f"magnet contains a line break or control character: {_short(text)}")
+        raise ItemError(f"magnet contains a line break or control character: {short(text)}")
     params = parse_qs(text[8:], keep_blank_values=True)
     xts = [v.strip() for k, vs in params.items() if k.split(".")[0] == "xt" for v in vs]
     if not xts:
-        raise ItemError(f"magnet has no xt= parameter (no infohash): {_short(text)}")
+        raise ItemError(f"magnet has no xt= parameter (no infohash): {short(text)}")
     v1: str | None = None
     v2: str | None = None
     for xt in xts:
@@ -89,10 +81,10 @@ def parse_magnet(uri: str) -> Item:
         elif low.startswith("urn:btmh:"):
             m = _HEX_MULTIHASH_SHA256.fullmatch(xt[9:])
             if not m:
-                raise ItemError(f"magnet btmh is not a SHA-256 multihash (1220 + 64 hex): {_short(text)}")
+                raise ItemError(f"magnet btmh is not a SHA-256 multihash (1220 + 64 hex): {short(text)}")
             v2 = m.group(1).lower()
     if v1 is None and v2 is None:
-        raise ItemError(f"magnet has no urn:btih: or urn:btmh: infohash: {_short(text)}")
+        raise ItemError(f"magnet has no urn:btih: or urn:btmh: infohash: {short(text)}")
     names = params.get("dn") or []
     name = names[0].strip() if names and names[0].strip() else (v1 or v2 or "")
     return Item(kind="magnet", source=text, name=name, v1=v1, v2=v2)
@@ -103,9 +95,7 @@ def _btih(value: str, uri: str) -> str:
         return value.lower()
     if _B32.fullmatch(value):
         return base64.b32decode(value.upper()).hex()
-    raise ItemError(
-        f"magnet infohash must be 40 hex or 32 base32 characters, got {len(value)}: {_short(uri)}"
-    )
+    raise ItemError(f"magnet infohash must be 40 hex or 32 base32 characters, got {len(value)}: {short(uri)}")
 
 
 def parse_torrent(data: bytes, source: str = "<torrent>") -> Item:
@@ -141,17 +131,21 @@ def parse_url(url: str) -> Item:
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
     except ValueError as exc:
-        raise ItemError(f"not a valid URL ({exc}): {_short(text)}") from None
+        raise ItemError(f"not a valid URL ({exc}): {short(text)}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ItemError(f"not an http(s) URL with a host: {_short(text)}")
+        raise ItemError(f"not an http(s) URL with a host: {short(text)}")
     if any(c.isspace() or not c.isprintable() for c in text):
-        raise ItemError(f"URL contains whitespace: {_short(text)}")
+        raise ItemError(f"URL contains whitespace: {short(text)}")
     name = parts.path.rsplit("/", 1)[-1] or parts.netloc
     return Item(kind="url", source=text, name=name)
 
 
-def parse_item(text: str) -> Item:
-    """Parse one command-line or API argument: a magnet, an http(s) URL, or a .torrent path."""
+def parse_text(text: str) -> Item | str:
+    """A command-line or API argument that is a magnet, an http(s) URL or a bare 40-hex infohash.
+
+    Anything else comes back as the stripped text: a .torrent path, which the caller reads (core
+    does no I/O) and hands to :func:`parse_torrent`.
+    """
     value = text.strip()
     if not value:
         raise ItemError("empty item: give a magnet link, an http(s) URL or a .torrent path")
@@ -162,17 +156,7 @@ def parse_item(text: str) -> Item:
         return parse_url(value)
     if _HEX40.fullmatch(value):
         return parse_magnet(f"magnet:?xt=urn:btih:{value.lower()}")
-    path = Path(value)
-    try:
-        with path.open("rb") as fh:  # bounded: a typo such as /dev/zero must not eat the memory
-            data = fh.read(MAX_TORRENT_BYTES + 1)
-    except FileNotFoundError:
-        raise ItemError(f"not a magnet, URL or existing .torrent file: {_short(value)}") from None
-    except OSError as exc:
-        raise ItemError(f"cannot read {_short(value)}: {exc.strerror or exc}") from None
-    except ValueError:  # e.g. an embedded NUL byte
-        raise ItemError(f"not a magnet, URL or file path: {_short(value)}") from None
-    return parse_torrent(data, source=str(path))
+    return value
 
 
 def link_item(text: str) -> Item:
@@ -200,8 +184,8 @@ def item_from_ledger(kind: str, payload: bytes, source: str = "<ledger>") -> Ite
     raise ItemError(f"{source}: unknown item kind {kind!r} (expected magnet, torrent or url)")
 
 
-def _short(text: str, limit: int = 80) -> str:
-    """Shortened, with control characters escaped, so an error message stays one line."""
+def short(text: str, limit: int = 80) -> str:
+    """Shortened, with control characters escaped, so an error message naming the input stays one line."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -210,6 +194,8 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 class _Dict:
+    """A decoded dictionary plus where each value lies in the input (the info dict's bytes are hashed)."""
+
     __slots__ = ("spans", "values")
 
     def __init__(self) -> None:
@@ -264,8 +250,9 @@ __all__ = [
     "Kind",
     "item_from_ledger",
     "link_item",
-    "parse_item",
     "parse_magnet",
+    "parse_text",
     "parse_torrent",
     "parse_url",
+    "short",
 ]

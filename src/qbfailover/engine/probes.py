@@ -1,6 +1,6 @@
 """I/O probes: is the VPN path up, and does each WebUI answer and accept us?
 
-All probes of one health check run concurrently under one deadline (``client`` gathers them); a
+All probes of one health check run concurrently under one deadline (``health_round`` starts them); a
 refused port is known at once and a blackholed path costs one connect timeout, never more.
 """
 
@@ -15,8 +15,8 @@ import time
 import httpx
 
 from qbfailover.config import VpnProbeConfig, parse_host_port
-from qbfailover.core.health import InstanceHealth, Status, VpnHealth, VpnStatus
-from qbfailover.errors import AuthFailed, Banned, InstanceError, Rejected, Uncertain, Unreachable
+from qbfailover.core.health import FailureKind, InstanceHealth, Status, VpnHealth, VpnStatus, status_of
+from qbfailover.errors import InstanceError, Unreachable
 from qbfailover.qbt.webui import WebUI
 
 
@@ -109,23 +109,12 @@ async def probe_instance(webui: WebUI, deadline: float) -> tuple[InstanceHealth,
         version = await asyncio.wait_for(webui.fetch_version(timeout=deadline), deadline + 0.1)
         return _health(webui, Status.OK, start, version=version), None
     except TimeoutError:
-        error = Unreachable(cfg.name, f"no answer within the {deadline:g} s deadline")
+        error = Unreachable(
+            cfg.name, f"no answer within the {deadline:g} s deadline", kind=FailureKind.DEADLINE
+        )
     except InstanceError as exc:
         error = exc
     return _health(webui, status_of(error), start, detail=error.detail), error
-
-
-def status_of(error: InstanceError) -> Status:
-    """The spec's status for an error: timeouts are TIMEOUT, refusals and the rest ERROR."""
-    if isinstance(error, AuthFailed):
-        return Status.AUTH_FAILED
-    if isinstance(error, Banned):
-        return Status.BANNED
-    if isinstance(error, Unreachable | Uncertain) and "timeout" in error.detail.lower():
-        return Status.TIMEOUT
-    if isinstance(error, Rejected | Unreachable | Uncertain):
-        return Status.ERROR
-    return Status.ERROR
 
 
 def _health(

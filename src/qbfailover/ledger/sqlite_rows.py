@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
+from qbfailover.core import breaker
 from qbfailover.core.breaker import Guard
 from qbfailover.ledger.base import Entry
 from qbfailover.ledger.owner import WorkerId, provably_dead
@@ -162,9 +163,7 @@ def load_guard(conn: sqlite3.Connection, name: str) -> Guard:
     if row is None:
         return Guard()
     try:
-        data = json.loads(row[0])
-        known = {f.name for f in dataclasses.fields(Guard)}
-        return Guard(**{k: v for k, v in data.items() if k in known})
+        return breaker.from_stored(json.loads(row[0]))
     except (ValueError, TypeError, AttributeError):
         return Guard()  # An unreadable guard only loses breaker memory, never an item.
 

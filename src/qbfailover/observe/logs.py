@@ -23,6 +23,7 @@ _COLOURS = {"DEBUG": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICA
 
 
 def fields_of(record: logging.LogRecord) -> Mapping[str, object]:
+    """An event's ``key=value`` fields (empty for records logged by other code)."""
     value = getattr(record, "fields", None)
     return value if isinstance(value, Mapping) else {}
 
@@ -44,6 +45,7 @@ class TextFormatter(logging.Formatter):
         self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
+        """One line per record, so journald and shippers never split an event."""
         level = record.levelname
         if self.colour:
             level = f"\x1b[{_COLOURS.get(level, '0')}m{level}\x1b[0m"
@@ -59,6 +61,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``ts`` (UTC, ISO 8601), ``level``, ``message``, then the fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON object per record; the fields never overwrite ts, level or message."""
         doc: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,

@@ -25,20 +25,19 @@ from prometheus_client import (
 from prometheus_client.exposition import generate_latest
 
 from qbfailover.core.health import HealthReport, State, Status, VpnStatus
-from qbfailover.engine.client import AddResult, ItemResult
+from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.errors import ConfigError
 
 DEFAULT_METRICS_PORT = 9911
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
 PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-OUTCOMES = ("delivered", "already_there", "rejected", "queued")
 NO_INSTANCE = "none"
 
 
 def delivery_outcome(item: ItemResult) -> tuple[str, str]:
     """``(instance, outcome)`` labels for one drained item; ``none`` when no instance took it."""
     if item.state == "delivered":
-        outcome = "already_there" if item.reason == "already there" else "delivered"
+        outcome = "already_there" if item.outcome is Outcome.ALREADY_THERE else "delivered"
     else:
         outcome = item.state
     return item.instance or NO_INSTANCE, outcome
@@ -154,6 +153,7 @@ class Metrics:
             self.state.labels(str(state)).set(0)
 
     def observe_health(self, report: HealthReport) -> None:
+        """Set every health series from one cycle's report (statuses are one-hot state sets)."""
         self.health_checks.inc()
         self.check_duration.observe(report.duration_ms / 1000)
         self.last_check.set(report.checked_at)
@@ -171,9 +171,11 @@ class Metrics:
             self.state.labels(str(state)).set(1 if report.state is state else 0)
 
     def observe_transition(self, old: State, new: State) -> None:
+        """Count one state change, so alerts can fire on flapping as well as on the state."""
         self.transitions.labels(str(old), str(new)).inc()
 
     def observe_queue(self, counts: Mapping[str, int], oldest: float | None, now: float) -> None:
+        """Queue depth and the oldest pending item's age: the signal that items are stuck."""
         pending = counts.get("pending", 0)
         self.queue_pending.set(pending)
         self.queue_oldest.set(max(0.0, now - oldest) if pending and oldest is not None else 0.0)
@@ -181,13 +183,16 @@ class Metrics:
             self.ledger_items.labels(state).set(n)
 
     def observe_drain(self, result: AddResult) -> None:
+        """Count each drained item by the instance that took it and its outcome."""
         for item in result.items:
             self.deliveries.labels(*delivery_outcome(item)).inc()
 
     def observe_notification(self, channel: str, ok: bool) -> None:
+        """Count one notification sent or failed (the Notifier's ``on_result`` hook)."""
         self.notifications.labels(channel, "sent" if ok else "failed").inc()
 
     def render(self) -> bytes:
+        """The Prometheus text exposition of every series, for ``GET /metrics``."""
         return generate_latest(self.registry)
 
 
@@ -220,13 +225,16 @@ class MetricsServer:
 
     @property
     def address(self) -> tuple[str, int]:
+        """The bound (host, port): with port 0 the OS picked one, and the log line must name it."""
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
     def start(self) -> None:
+        """Serve in a daemon thread, so a scrape never waits for the watch loop."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving and release the port (waits at most 5 s for the thread)."""
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -241,6 +249,7 @@ def _handler(
         sys_version = ""
 
         def do_GET(self) -> None:
+            """Route /metrics, /status and / (anything else is a 404 with a hint)."""
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, metrics.render())

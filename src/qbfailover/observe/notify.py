@@ -28,7 +28,7 @@ import httpx
 
 from qbfailover.config import Secret, Settings
 from qbfailover.core.health import VERDICT_TEXT, VERDICTS, InstanceHealth, State, Verdict, describe_transition
-from qbfailover.engine.client import ItemResult
+from qbfailover.core.outcomes import ItemResult
 from qbfailover.errors import ConfigError
 from qbfailover.observe.logs import event
 
@@ -56,6 +56,7 @@ def transition_notice(
     at: float,
     status: Mapping[str, object] | None = None,
 ) -> Notice:
+    """The notice for a state change: severity from the new state's verdict, the status attached."""
     message = describe_transition(old, new, instances)
     down = "; ".join(f"{i.name} {i.status}" for i in instances if not i.ok)
     payload: dict[str, object] = {
@@ -76,6 +77,7 @@ def transition_notice(
 
 
 def rejected_notice(items: Sequence[ItemResult], at: float) -> Notice:
+    """The notice for items a drain rejected: they need a person, nothing retries them."""
     names = ", ".join(r.name or (r.infohash or "?") for r in items[:5])
     more = f" and {len(items) - 5} more" if len(items) > 5 else ""
     message = f"{len(items)} item(s) rejected: {names}{more}"
@@ -123,10 +125,12 @@ class Notifier:
 
     @property
     def enabled(self) -> bool:
+        """Whether any channel is configured (watch builds no notice otherwise)."""
         return self._webhook is not None or self._apprise is not None
 
     @property
     def channels(self) -> list[str]:
+        """The channels for the start-up log line, redacted (their URLs carry tokens)."""
         out = []
         if self._apprise is not None:
             out.append(f"apprise ({len(self._apprise)} URL(s))")

@@ -15,7 +15,7 @@ import pytest
 
 from qbfailover.config import Secret, Settings, load_settings
 from qbfailover.core.health import InstanceHealth, State, Status
-from qbfailover.engine.client import ItemResult
+from qbfailover.core.outcomes import ItemResult, Outcome
 from qbfailover.errors import ConfigError
 from qbfailover.observe.notify import Notifier, redact, rejected_notice, transition_notice
 
@@ -155,7 +155,8 @@ def test_transition_notice() -> None:
 def test_rejected_notice() -> None:
     """The rejected document lists every item with its reason; the title counts them."""
     items = [
-        ItemResult(f"m{i}", f"name{i}", f"{i:040x}", "rejected", None, "bad torrent", i) for i in range(7)
+        ItemResult(f"m{i}", f"name{i}", f"{i:040x}", Outcome.INVALID_ITEM, id=i, error="bad torrent")
+        for i in range(7)
     ]
     n = rejected_notice(items, 5.0)
     assert n.payload["count"] == 7 and len(n.payload["items"]) == 7  # type: ignore[arg-type]

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from harness import bencode
 from qbfailover.config import Settings, load_settings
-from qbfailover.core.items import Item, parse_item, parse_magnet, parse_torrent
+from qbfailover.core.items import Item, parse_magnet, parse_torrent
+from qbfailover.engine.inputs import parse_item
 from qbfailover.errors import (
     ConfigError,
     InstanceError,

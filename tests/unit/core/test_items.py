@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from harness import bencode
 from qbfailover.core import items
-from qbfailover.core.items import Item, item_from_ledger, parse_item, parse_magnet, parse_torrent, parse_url
+from qbfailover.core.items import Item, item_from_ledger, parse_magnet, parse_torrent, parse_url
+from qbfailover.engine.inputs import parse_item
 from qbfailover.errors import ItemError
 
 HEX = "0123456789abcdef0123456789abcdef01234567"
@@ -332,19 +333,19 @@ URL_ITEM = parse_url("https://tracker.example/x.torrent")
 
 
 @pytest.mark.parametrize(
-    ("item", "hashes", "query", "key", "confirmable"),
+    ("item", "hashes", "key", "confirmable"),
     [
-        (V1_ITEM, {HEX}, HEX, HEX, True),
-        (V2_ITEM, {V2, V2[:40]}, V2[:40], V2, True),
-        (HYBRID_ITEM, {HEX, V2, V2[:40]}, HEX, HEX, True),
-        (URL_ITEM, set(), None, "https://tracker.example/x.torrent", False),
+        (V1_ITEM, {HEX}, HEX, True),
+        (V2_ITEM, {V2, V2[:40]}, V2, True),
+        (HYBRID_ITEM, {HEX, V2, V2[:40]}, HEX, True),
+        (URL_ITEM, set(), "https://tracker.example/x.torrent", False),
     ],
     ids=["v1", "v2", "hybrid", "url"],
 )
-def test_item_identity(item: Item, hashes: set[str], query: str | None, key: str, confirmable: bool) -> None:
-    """hashes covers what qBittorrent may report (v2 cut to 40), query_hash/key prefer v1."""
+def test_item_identity(item: Item, hashes: set[str], key: str, confirmable: bool) -> None:
+    """hashes covers what qBittorrent may report (v2 cut to 40), the ledger key prefers v1."""
     assert item.hashes == frozenset(hashes)
-    assert (item.query_hash, item.key, item.confirmable) == (query, key, confirmable)
+    assert (item.key, item.confirmable) == (key, confirmable)
 
 
 def test_item_repr_leaves_out_torrent_bytes() -> None:

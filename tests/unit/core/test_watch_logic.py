@@ -19,8 +19,8 @@ from qbfailover.core.health import (
     VpnStatus,
     overall_state,
 )
-from qbfailover.engine.client import AddResult, ItemResult
-from qbfailover.engine.watch import (
+from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
+from qbfailover.core.watchrules import (
     DrainTotals,
     by_instance,
     instance_changes,
@@ -40,8 +40,8 @@ def report(primary: Status, secondary: Status | None = Status.OK) -> HealthRepor
     return HealthReport(VpnHealth(VpnStatus.UP), tuple(insts), state, VERDICTS[state], 0.0, 1.0)
 
 
-def item(state: str, instance: str | None, reason: str = "added") -> ItemResult:
-    return ItemResult("magnet:?", "name", "ab" * 20, state, instance, reason)  # type: ignore[arg-type]
+def item(outcome: Outcome, instance: str | None = None) -> ItemResult:
+    return ItemResult("magnet:?", "name", "ab" * 20, outcome, instance)
 
 
 @pytest.mark.parametrize(
@@ -98,11 +98,11 @@ def test_drain_totals_and_by_instance() -> None:
     """A batch's items are tallied by outcome, and by the instance that took them."""
     result = AddResult(
         [
-            item("delivered", "primary"),
-            item("delivered", "primary", "already there"),
-            item("delivered", "secondary"),
-            item("rejected", None, "refused"),
-            item("queued", None, "no instance"),
+            item(Outcome.ADDED, "primary"),
+            item(Outcome.ALREADY_THERE, "primary"),
+            item(Outcome.ADDED, "secondary"),
+            item(Outcome.REFUSED_BY_INSTANCES),
+            item(Outcome.NO_INSTANCE),
         ]
     )
     totals = DrainTotals()
@@ -115,7 +115,7 @@ def test_drain_totals_and_by_instance() -> None:
         1,
     )
     assert by_instance(result) == "primary:2,secondary:1"
-    assert by_instance(AddResult([item("queued", None)])) is None
+    assert by_instance(AddResult([item(Outcome.NO_INSTANCE)])) is None
 
 
 def test_quote() -> None:

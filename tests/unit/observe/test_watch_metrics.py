@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbfailover.core.health import VERDICTS, HealthReport, InstanceHealth, State, Status, VpnHealth, VpnStatus
-from qbfailover.engine.client import AddResult, ItemResult
+from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.errors import ConfigError
 from qbfailover.observe.metrics import Metrics, MetricsServer, delivery_outcome
 
@@ -84,9 +84,9 @@ def test_transitions_queue_and_deliveries() -> None:
     assert value(metrics, "qbfailover_queue_oldest_pending_age_seconds") == 0
     drained = AddResult(
         [
-            ItemResult("m1", "a", "h1", "delivered", "primary", "added"),
-            ItemResult("m2", "b", "h2", "delivered", "primary", "already there"),
-            ItemResult("m3", "c", "h3", "rejected", None, "refused"),
+            ItemResult("m1", "a", "h1", Outcome.ADDED, "primary"),
+            ItemResult("m2", "b", "h2", Outcome.ALREADY_THERE, "primary"),
+            ItemResult("m3", "c", "h3", Outcome.REFUSED_BY_INSTANCES),
         ]
     )
     metrics.observe_drain(drained)
@@ -98,8 +98,8 @@ def test_transitions_queue_and_deliveries() -> None:
 
 def test_delivery_outcome() -> None:
     """Outcome labels: delivered / already_there / rejected / queued; no instance is 'none'."""
-    assert delivery_outcome(ItemResult("m", "n", None, "queued", None, "x")) == ("none", "queued")
-    assert delivery_outcome(ItemResult("m", "n", None, "delivered", "s", "accepted (URL)")) == (
+    assert delivery_outcome(ItemResult("m", "n", None, Outcome.NO_INSTANCE)) == ("none", "queued")
+    assert delivery_outcome(ItemResult("m", "n", None, Outcome.ACCEPTED_URL, "s")) == (
         "s",
         "delivered",
     )
