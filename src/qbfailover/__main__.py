@@ -1,3 +1,5 @@
+"""``python -m qbfailover``: the same command as the ``qbfailover`` console script."""
+
 from qbfailover.cli import main
 
 main()

@@ -1,9 +1,9 @@
-"""``qbfailover setup-secondary``, ``backup`` and ``repair``: thin commands over ``provision``.
+"""``qbfailover setup-secondary``, ``backup`` and ``repair``: thin commands over ``ops.provision``.
 
-Registered on the main app by ``cli.py`` (``register(app)``). Every library error becomes one line
-on stderr and exit 5 (``cli.errors_as_lines``); usage errors exit 2. The password is read from the
-environment variable named by ``--password-env`` or prompted twice without echo; it is never
-printed or logged.
+Every library error becomes one line on stderr and exit 5 (``helpers.errors_as_lines``); usage
+errors exit 2. The password is read from the environment variable named by ``--password-env`` or
+prompted twice without echo; it is never printed or logged. ``ops.provision`` is imported inside
+the commands, so ``qbfailover --help`` does not pay for it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from qbfailover.cli.helpers import EXIT_USAGE, err, errors_as_lines, fail, out
 from qbfailover.config import Secret
 
 DEFAULT_PLATFORM = "windows" if sys.platform.startswith("win") else "linux"
@@ -42,7 +44,6 @@ def _stdin_is_tty() -> bool:
 
 
 def _password(var: str | None, username: str | None) -> Secret:
-    from qbfailover.cli import fail
     from qbfailover.ops.provision import check_password, password_from_env
 
     if var:
@@ -114,7 +115,6 @@ def setup_secondary(
     ] = False,
 ) -> None:
     """Create the secondary instance's profile, qBittorrent.conf and start scripts (or reset its password)."""
-    from qbfailover.cli import errors_as_lines, fail, out
     from qbfailover.ops import provision
 
     with errors_as_lines():
@@ -128,7 +128,7 @@ def setup_secondary(
             return
         missing = [flag for flag, v in (("--webui-port", webui_port), ("--username", username)) if v is None]
         if missing:
-            fail(f"setup-secondary needs {' and '.join(missing)} (or --reset-password)", 2)
+            fail(f"setup-secondary needs {' and '.join(missing)} (or --reset-password)", EXIT_USAGE)
         assert webui_port is not None and username is not None
         provision.check_username(username)
         secret = _password(password_env, username)
@@ -150,9 +150,6 @@ def setup_secondary(
 
 
 def _print_setup(report: object, platform: str) -> None:
-    from rich.markup import escape
-
-    from qbfailover.cli import err, out
     from qbfailover.ops.provision import SetupReport
 
     assert isinstance(report, SetupReport)
@@ -200,9 +197,6 @@ def backup(
     else "tar.gz",
 ) -> None:
     """Archive the profile with a timestamp (downloads excluded); SQLite files copied consistently."""
-    from rich.markup import escape
-
-    from qbfailover.cli import errors_as_lines, out
     from qbfailover.ops import provision
 
     with errors_as_lines():
@@ -220,9 +214,6 @@ def backup(
 
 def repair(profile: ProfileOpt) -> None:
     """The spec's scenario 4: move torrents.db / BEP.sqlite aside (kept) so qBittorrent can start."""
-    from rich.markup import escape
-
-    from qbfailover.cli import errors_as_lines, out
     from qbfailover.ops import provision
 
     with errors_as_lines():
@@ -237,10 +228,3 @@ def repair(profile: ProfileOpt) -> None:
         "start the instance again: qBittorrent creates fresh databases; torrents that lived only in the old "
         "ones must be re-added (the qbfailover ledger still has what it delivered)"
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add the provisioning commands to the main ``qbfailover`` app."""
-    app.command("setup-secondary")(setup_secondary)
-    app.command("backup")(backup)
-    app.command("repair")(repair)

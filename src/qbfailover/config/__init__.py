@@ -1,0 +1,34 @@
+"""Settings: the spec's environment variables (or a ``.env`` file), or a TOML file for N instances.
+
+``model`` holds the values (Secret, InstanceConfig, VpnProbeConfig, Settings), ``dotenv`` reads the
+environment and ``.env``, ``fields`` checks one setting at a time, ``load`` builds Settings from
+them. Every name the rest of the program uses is re-exported here (``from qbfailover.config import
+Settings``). The layer sits above ``core`` and below ``qbt``: it imports only ``errors``.
+"""
+
+from qbfailover.config.dotenv import environment, read_dotenv
+from qbfailover.config.fields import parse_host_port
+from qbfailover.config.load import load_settings
+from qbfailover.config.model import (
+    PROBE_KINDS,
+    InstanceConfig,
+    ProbeKind,
+    Secret,
+    Settings,
+    VpnProbeConfig,
+    default_db_path,
+)
+
+__all__ = [
+    "PROBE_KINDS",
+    "InstanceConfig",
+    "ProbeKind",
+    "Secret",
+    "Settings",
+    "VpnProbeConfig",
+    "default_db_path",
+    "environment",
+    "load_settings",
+    "parse_host_port",
+    "read_dotenv",
+]
