@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qbfailover.config import InstanceConfig, Secret
-from qbfailover.ops.qbtconf import ConfOptions, conf_path, render_qbittorrent_conf
+from qbfailover.ops.provision.conf import ConfOptions, conf_path, render_qbittorrent_conf
 
 STOP_GRACE = 35.0
 

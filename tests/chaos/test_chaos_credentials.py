@@ -21,7 +21,7 @@ from harness import QbtInstance
 from qbfailover.config import Secret, Settings
 from qbfailover.core.health import Status
 from qbfailover.engine.client import AsyncResilientClient
-from qbfailover.ops.qbtconf import conf_path
+from qbfailover.ops.provision.conf import conf_path
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 

@@ -36,7 +36,7 @@ from qbfailover import AsyncResilientClient, State, Status
 from qbfailover.config import Secret, load_settings
 from qbfailover.core.items import Item, parse_magnet, parse_torrent
 from qbfailover.errors import AuthFailed, Banned, Rejected
-from qbfailover.ops.qbtconf import conf_path
+from qbfailover.ops.provision.conf import conf_path
 from qbfailover.qbt.webui import AddOptions, WebUI
 
 pytestmark = pytest.mark.integration
@@ -405,8 +405,8 @@ def test_api_key_end_to_end(qbt_factory: Factory, qbt_runtime: Runtime, tmp_path
 
 @pytest.mark.compat
 def test_rendered_conf_is_what_each_version_runs(qbt_factory: Factory, qbt_runtime: Runtime) -> None:
-    """qbtconf's qBittorrent.conf for this version starts, logs in, and every setting in it is in effect."""
-    inst = qbt_factory("c", ban_count=4)  # written by qbtconf.render_qbittorrent_conf(version=...)
+    """The qBittorrent.conf we render for this version starts, logs in, and every setting in it is in effect."""
+    inst = qbt_factory("c", ban_count=4)  # written by provision.conf.render_qbittorrent_conf(version=...)
     downloads = (
         "/" + str(inst.downloads.relative_to(qbt_runtime.chroot))
         if qbt_runtime.chroot

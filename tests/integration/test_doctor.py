@@ -16,7 +16,7 @@ from harness import blackholed, magnet
 from qbfailover.engine.inputs import parse_item
 from qbfailover.ledger.sqlite import Ledger, NewEntry
 from qbfailover.ops.doctor import RESULT_CODES, disk_check, free_bytes
-from qbfailover.ops.qbtconf import conf_path
+from qbfailover.ops.provision.conf import conf_path
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ import pytest
 
 from harness import STOP_GRACE, free_port, wait_listening
 from qbfailover.ops.provision import port_is_free
-from qbfailover.ops.qbtconf import conf_path, read_ini_value, set_ini_values
+from qbfailover.ops.provision.conf import conf_path, read_ini_value, set_ini_values
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from harness import QbtInstance, magnet
 from qbfailover.config import Settings
 from qbfailover.core.health import Status
 from qbfailover.engine.client import AsyncResilientClient
-from qbfailover.ops.qbtconf import conf_path
+from qbfailover.ops.provision.conf import conf_path
 
 pytestmark = pytest.mark.integration
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from qbfailover.core import routing
 from qbfailover.errors import ConfigError
 
 ProbeKind = Literal["icmp", "tcp", "interface", "http"]
@@ -119,7 +120,7 @@ class Settings:
     @property
     def by_priority(self) -> list[InstanceConfig]:
         """Instances in the order delivery tries them (lowest priority number first)."""
-        return sorted(self.instances, key=lambda i: i.priority)
+        return routing.by_priority(self.instances)
 
 
 def default_db_path() -> Path:

@@ -4,18 +4,34 @@ Instances are tried in configured priority; one is skipped while it is not OK, w
 open (it is not even probed: its last failure is shown instead), or while it requires the VPN and
 the VPN probe fails (no leak: such an instance never gets work without a healthy VPN).
 
-The engine applies these pieces as probes answer (it starts on the primary while a frozen
-secondary is still timing out); :func:`route` composes the same pieces for one finished round.
+The engine applies these pieces one instance at a time as probes answer, so it starts on the
+primary while a frozen secondary is still timing out: :func:`by_priority` gives the order,
+:func:`breaker_open` replaces the probe of an instance whose breaker is open, :func:`gated` applies
+the VPN, and :func:`usable` says whether the result may take work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
+from typing import Protocol, TypeVar
 
 from qbfailover.core import breaker
 from qbfailover.core.breaker import Guard
 from qbfailover.core.health import InstanceHealth, Status, VpnHealth, gate_on_vpn
+
+
+class _Ranked(Protocol):
+    @property
+    def priority(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Ranked)
+
+
+def by_priority(instances: Iterable[R]) -> list[R]:
+    """The order delivery offers a batch: lowest priority number first, ties in configured order."""
+    return sorted(instances, key=lambda i: i.priority)  # sorted() is stable
 
 
 def breaker_open(
@@ -56,23 +72,3 @@ def gated(health: InstanceHealth, requires_vpn: bool, vpn: VpnHealth) -> Instanc
 def usable(health: InstanceHealth) -> bool:
     """Whether delivery may hand this instance work now (gated health: only OK is usable)."""
     return health.ok
-
-
-def route(
-    instances: Sequence[InstanceHealth], guards: Mapping[str, Guard], vpn: VpnHealth, now: float
-) -> list[str]:
-    """The names a batch is offered to, in order: by priority, minus open breakers, VPN-gated and down."""
-    order = []
-    for health in sorted(instances, key=lambda i: i.priority):  # stable: ties keep configured order
-        guard = guards.get(health.name, Guard())
-        closed = breaker_open(
-            health.name,
-            guard,
-            now,
-            priority=health.priority,
-            requires_vpn=health.requires_vpn,
-            url=health.url,
-        )
-        if usable(gated(closed or health, health.requires_vpn, vpn)):
-            order.append(health.name)
-    return order

@@ -26,7 +26,7 @@ from qbfailover.core.health import (
     status_of,
 )
 from qbfailover.core.outcomes import Fault, ItemResult, Outcome, Refusal, Unavailable, queue_reason
-from qbfailover.core.routing import breaker_open, gated, route
+from qbfailover.core.routing import breaker_open, by_priority, gated, usable
 from qbfailover.errors import AuthFailed, Banned, InstanceError, Rejected, Uncertain, Unreachable
 
 NOW = 1_000_000.0
@@ -84,8 +84,24 @@ def opened(timed_out: bool = True) -> Guard:
 def test_route(
     instances: list[InstanceHealth], guards: dict[str, Guard], vpn: VpnHealth, expected: list[str]
 ) -> None:
-    """Priority order, minus down instances, open breakers, and VPN-bound ones while the VPN is down."""
-    assert route(instances, guards, vpn, NOW) == expected
+    """Priority order, minus down instances, open breakers, and VPN-bound ones while the VPN is down.
+
+    Each instance goes through the pipeline the engine's health round applies to it: an open
+    breaker replaces the probe, the VPN gate applies, and only a usable result takes work.
+    """
+    offered = []
+    for h in by_priority(instances):
+        closed = breaker_open(
+            h.name,
+            guards.get(h.name, Guard()),
+            NOW,
+            priority=h.priority,
+            requires_vpn=h.requires_vpn,
+            url=h.url,
+        )
+        if usable(gated(closed or h, h.requires_vpn, vpn)):
+            offered.append(h.name)
+    assert offered == expected
 
 
 @pytest.mark.parametrize(

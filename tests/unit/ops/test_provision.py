@@ -1,4 +1,4 @@
-"""ops.provision and the qbtconf helpers it uses: pure rendering, choices and file handling on tmp_path."""
+"""ops.provision and its qBittorrent.conf helpers: pure rendering, choices and file handling on tmp_path."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from qbfailover.cli import app
 from qbfailover.config import Secret
 from qbfailover.errors import ProvisionError
 from qbfailover.ops import provision as pv
-from qbfailover.ops.qbtconf import (
+from qbfailover.ops.provision.conf import (
     ConfOptions,
     conf_path,
     qt_ini_unescape,

@@ -39,7 +39,7 @@ from qbfailover.ops.demo.stage import (
     VpnSwitch,
     port_free,
 )
-from qbfailover.ops.qbtconf import conf_path, set_ini_values
+from qbfailover.ops.provision.conf import conf_path, set_ini_values
 
 TITLES = [
     "The Hobbit (Audiobook)",

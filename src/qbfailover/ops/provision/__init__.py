@@ -9,7 +9,7 @@ raise only ``ProvisionError``):
 - ``host``: free ports and a qBittorrent already running on the profile
 - ``files``: atomic writes with their mode, timestamped backups
 - ``create``: ``setup-secondary``; ``repair``: reset-password and repair; ``backup``: the archive
-- ``qbfailover.ops.qbtconf``: the conf itself (rendering and editing, shared with the tests)
+- ``qbfailover.ops.provision.conf``: the conf itself (rendering and editing, shared with the tests)
 
 The names the CLI and the tests use are re-exported here.
 """

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from qbfailover.atomicfile import replacing
 from qbfailover.errors import ProvisionError
+from qbfailover.ops.provision.conf import conf_path, read_ini_value
 from qbfailover.ops.provision.files import os_error
 from qbfailover.ops.provision.host import RunningCheck, find_running
 from qbfailover.ops.provision.layout import default_downloads, timestamp
 from qbfailover.ops.provision.repair import SQLITE_COMPANIONS
-from qbfailover.ops.qbtconf import conf_path, read_ini_value
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # Files that exist only while qBittorrent runs and mean nothing in a copy.

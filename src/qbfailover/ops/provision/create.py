@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qbfailover.config import Secret
 from qbfailover.errors import ProvisionError
+from qbfailover.ops.provision.conf import ConfOptions, render_qbittorrent_conf
 from qbfailover.ops.provision.files import backup_copy, chmod, os_error, write_file
 from qbfailover.ops.provision.host import (
     RunningCheck,
@@ -47,7 +48,6 @@ from qbfailover.ops.provision.scripts import (
     render_start_sh,
     render_systemd_unit,
 )
-from qbfailover.ops.qbtconf import ConfOptions, render_qbittorrent_conf
 
 
 def conf_options(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from qbfailover.ops.qbtconf import conf_path
+from qbfailover.ops.provision.conf import conf_path
 
 UNIT_NAME = "qbittorrent-secondary.service"
 

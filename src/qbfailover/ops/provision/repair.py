@@ -17,11 +17,11 @@ from pathlib import Path
 
 from qbfailover.config import Secret
 from qbfailover.errors import ProvisionError
+from qbfailover.ops.provision.conf import conf_path, password_values, read_webui_value, set_webui_values
 from qbfailover.ops.provision.files import backup_copy, os_error, write_file
 from qbfailover.ops.provision.host import RunningCheck, find_running, refuse_if_running
 from qbfailover.ops.provision.inputs import DEFAULT_BIND, check_password, check_username
 from qbfailover.ops.provision.layout import make_layout, timestamp
-from qbfailover.ops.qbtconf import conf_path, password_values, read_webui_value, set_webui_values
 
 DATABASE_NAMES = ("torrents.db", "BEP.sqlite")
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
