@@ -405,7 +405,7 @@ def test_api_key_end_to_end(qbt_factory: Factory, qbt_runtime: Runtime, tmp_path
 
 @pytest.mark.compat
 def test_rendered_conf_is_what_each_version_runs(qbt_factory: Factory, qbt_runtime: Runtime) -> None:
-    """The qBittorrent.conf we render for this version starts, logs in, and every setting in it is in effect."""
+    """The qBittorrent.conf we render for this version starts, logs in, and each setting is in effect."""
     inst = qbt_factory("c", ban_count=4)  # written by provision.conf.render_qbittorrent_conf(version=...)
     downloads = (
         "/" + str(inst.downloads.relative_to(qbt_runtime.chroot))
