@@ -34,9 +34,9 @@ queue_app = typer.Typer(help="Inspect and process the durable queue (the ledger)
 
 
 def _ledger(config: Path | None) -> Any:
-    from qbfailover.ledger.sqlite import Ledger
+    from qbfailover.ledger import open_ledger
 
-    return Ledger(settings_from(config).db_path)
+    return open_ledger(settings_from(config).db_path)
 
 
 def _entry_doc(e: Any) -> dict[str, object]:

@@ -28,7 +28,7 @@ from qbfailover.engine.delivery import Pending, deliver
 from qbfailover.engine.health_round import HealthRound
 from qbfailover.engine.inputs import parse_item
 from qbfailover.errors import Banned, InstanceError, ItemError
-from qbfailover.ledger.sqlite import Ledger, NewEntry
+from qbfailover.ledger import LedgerBackend, NewEntry, open_ledger
 from qbfailover.qbt.webui import AddOptions, WebUI
 
 __all__ = ["AddResult", "AsyncResilientClient", "ItemResult", "ResilientQBittorrentClient"]
@@ -43,7 +43,7 @@ class AsyncResilientClient:
         self,
         settings: Settings | None = None,
         *,
-        ledger: Ledger | None = None,
+        ledger: LedgerBackend | None = None,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -58,10 +58,10 @@ class AsyncResilientClient:
     # --- resources ----------------------------------------------------------------------------
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> LedgerBackend:
         """The ledger every item is recorded in first (opened on first use, closed by ``aclose``)."""
         if self._ledger is None:
-            self._ledger = Ledger(self.settings.db_path)
+            self._ledger = open_ledger(self.settings.db_path)
         return self._ledger
 
     def webui(self, cfg: InstanceConfig) -> WebUI:
@@ -306,7 +306,7 @@ class ResilientQBittorrentClient:
         return self._async.settings
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> LedgerBackend:
         """The engine's ledger, for callers that list or count what is queued."""
         return self._async.ledger
 

@@ -36,7 +36,7 @@ from qbfailover.core.outcomes import (
 from qbfailover.core.routing import usable
 from qbfailover.engine.health_round import HealthRound, ProbeHost
 from qbfailover.errors import InstanceError, QbFailoverError
-from qbfailover.ledger.sqlite import Entry, Ledger
+from qbfailover.ledger.base import Entry, LedgerBackend
 from qbfailover.qbt.webui import AddOptions, AddReply, WebUI
 
 
@@ -44,7 +44,7 @@ class DeliveryHost(ProbeHost, Protocol):
     """What delivery needs from its client: a round's needs plus the ledger."""
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> LedgerBackend:
         """Where every item is recorded before delivery and marked after it."""
         ...
 
@@ -82,7 +82,7 @@ class Pending:
         )
 
 
-def _mark_delivered(ledger: Ledger, done: list[Pending], outcome: Outcome, instance: str) -> None:
+def _mark_delivered(ledger: LedgerBackend, done: list[Pending], outcome: Outcome, instance: str) -> None:
     """Ledger first, then the results: if the write fails, the items are released as unresolved."""
     results = [p.result_for(outcome, instance) for p in done]
     ledger.mark_delivered([p.entry.id for p in done], instance=instance, reason=results[0].reason)
@@ -139,7 +139,7 @@ async def deliver(host: DeliveryHost, pending: list[Pending], health: HealthRoun
     return out
 
 
-def _release_unresolved(ledger: Ledger, pending: list[Pending], why: str) -> None:
+def _release_unresolved(ledger: LedgerBackend, pending: list[Pending], why: str) -> None:
     ids = [p.entry.id for p in pending if p.result is None]
     if ids:
         # If even this fails, the claim dies with our process: the items are still pending.
@@ -183,7 +183,7 @@ async def _deliver_to(host: DeliveryHost, cfg: InstanceConfig, todo: list[Pendin
                 return  # this instance is done for this round: next instance
 
 
-async def _send(ledger: Ledger, ui: WebUI, batch: list[Pending], options: AddOptions) -> AddReply:
+async def _send(ledger: LedgerBackend, ui: WebUI, batch: list[Pending], options: AddOptions) -> AddReply:
     """One torrents/add for ``batch``, noted in the ledger first; the note undone if it never arrived."""
     ids = [p.entry.id for p in batch]
     ledger.note_sent(ids, ui.name)
@@ -196,7 +196,7 @@ async def _send(ledger: Ledger, ui: WebUI, batch: list[Pending], options: AddOpt
 
 
 def _apply(
-    ledger: Ledger, cfg: InstanceConfig, p: Pending, step: Step, reply: AddReply, timeout: float
+    ledger: LedgerBackend, cfg: InstanceConfig, p: Pending, step: Step, reply: AddReply, timeout: float
 ) -> None:
     """Write what ``step`` means for ``p`` (after the delivered ones were marked in one go)."""
     if step is Step.INVALID_TORRENT:

@@ -85,12 +85,12 @@ async def run_doctor(load: Callable[[], Settings], clock: Callable[[], float] = 
     if checks[0].result is Result.FAIL:
         return checks
     from qbfailover.engine.client import AsyncResilientClient
-    from qbfailover.ledger.sqlite import Ledger
+    from qbfailover.ledger import LedgerBackend, open_ledger
 
-    ledger: Ledger | None = None
+    ledger: LedgerBackend | None = None
     ledger_read = False
     try:
-        ledger = Ledger(settings.db_path)
+        ledger = open_ledger(settings.db_path)
         counts = ledger.counts()
         oldest = ledger.oldest_pending()
         ledger_read = True
