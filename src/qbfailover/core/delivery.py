@@ -28,7 +28,6 @@ from qbfailover.errors import InstanceError, Uncertain, Unreachable
 class Step(StrEnum):
     """What one attempt on one instance did for one item."""
 
-    ALREADY_THERE = "already_there"
     ADDED = "added"
     ACCEPTED_URL = "accepted_url"
     INVALID_TORRENT = "invalid_torrent"
@@ -61,7 +60,6 @@ class Step(StrEnum):
 
 
 _SETTLED = {
-    Step.ALREADY_THERE: Outcome.ALREADY_THERE,
     Step.ADDED: Outcome.ADDED,
     Step.ACCEPTED_URL: Outcome.ACCEPTED_URL,
     Step.INVALID_TORRENT: Outcome.INVALID_TORRENT,

@@ -2,8 +2,8 @@
 
 The engine decides an :class:`Outcome` (with the instances and errors it concerns) and builds an
 :class:`ItemResult`; ``reason`` is rendered here, byte for byte the text ``--json``, the ledger and
-the logs have always shown. Nothing reads that text back: metrics, watch and notifications look
-at ``outcome``, ``state`` and ``fault``.
+the logs have always shown. Nothing reads that text back: the engine, metrics, watch and
+notifications look at ``outcome`` and ``state``; ``fault`` tells a caller whose fault it was.
 """
 
 from __future__ import annotations

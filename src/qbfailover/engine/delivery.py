@@ -26,6 +26,7 @@ from qbfailover.core.delivery import (
 from qbfailover.core.items import Item
 from qbfailover.core.outcomes import (
     INTERRUPTED,
+    Fault,
     ItemResult,
     Outcome,
     Refusal,
@@ -199,14 +200,15 @@ def _apply(
     ledger: LedgerBackend, cfg: InstanceConfig, p: Pending, step: Step, reply: AddReply, timeout: float
 ) -> None:
     """Write what ``step`` means for ``p`` (after the delivered ones were marked in one go)."""
-    if step is Step.INVALID_TORRENT:
-        result = p.result_for(Outcome.INVALID_TORRENT, refusals=(Refusal(cfg.name, str(reply.status)),))
+    outcome = step.outcome
+    if outcome is not None and step.fault is Fault.ITEM:  # never deliverable: final, no failover
+        result = p.result_for(outcome, refusals=(Refusal(cfg.name, str(reply.status)),))
         ledger.mark_rejected(p.entry.id, reason=result.reason)
         p.result = result
-    elif step is Step.REFUSED:
+    elif step.clears_sent:  # refused: surely not added here, and this instance's refusal counts
         ledger.clear_sent([p.entry.id], cfg.name)
         p.refusals.append(Refusal(cfg.name, reply.text or str(reply.status)))
-    elif step is Step.UNCONFIRMED:
+    else:  # accepted but not shown in time: the "sent" mark stays, a later attempt looks here first
         p.errors.append(unconfirmed(cfg.name, timeout))
 
 

@@ -5,10 +5,10 @@ backend can be added without touching them, and one contract suite
 (``tests/unit/ledger/test_ledger_contract.py``) checks that each backend keeps every promise.
 
 Claims are leases. A worker that takes rows to deliver writes ``(owner, lease_until)`` on them:
-``owner`` names the worker (host, pid and process start time by default) and ``lease_until``
+``owner`` names the worker (pid and process start time for SQLite) and ``lease_until``
 is when the claim lapses by itself, so a worker that hangs, or runs on a host that vanished,
 never blocks a row for longer than one lease. A backend may free a claim sooner when it can
-prove the owner is dead (a process on this host that no longer runs), which is what makes the
+prove the owner is dead (a process on the ledger's own host that no longer runs), which is what makes the
 rows of a ``kill -9``'d ``add`` deliverable at once. A row is *free* when nobody holds it under
 a live lease; claims only ever take free rows, and marks never touch a row someone else holds.
 Writes renew: each send note and mark extends the lease of the batch the worker claimed last,
@@ -135,9 +135,10 @@ class LedgerBackend(Protocol):
     def mark_delivered(self, entry_ids: Sequence[int], *, instance: str, reason: str) -> None:
         """Rows confirmed on ``instance``: delivered, claim released, ``instance`` not uncertain.
 
-        A row already delivered keeps its first instance and time. A row another worker holds
-        under a live lease is left alone (its holder will find the item there). Renews the
-        rest of the batch this worker claimed last.
+        A row already delivered keeps its first instance and time. This mark applies even to a
+        row another worker took over after this worker's lease lapsed: a delivery is a fact
+        about the instance, not a claim decision, and recording it stops the new holder from
+        sending the item again. Renews the rest of the batch this worker claimed last.
         """
         ...
 

@@ -46,7 +46,7 @@ class Ledger:
     ``clock`` and ``rng`` are injectable so that backoff and leases are testable without time.
     ``lease_seconds`` bounds how long a live but stuck worker keeps its claims;
     ``busy_timeout`` is how long a write waits for another process before :class:`StoreError`;
-    ``owner`` names the claiming worker (default: this process, ``host/pid/start time``), for
+    ``owner`` names the claiming worker (default: this process, ``pid:start time``), for
     tests and embedders that run several independent workers in one process.
     """
 
@@ -242,14 +242,16 @@ class Ledger:
         """Mark rows delivered to ``instance`` and release them.
 
         ``instance`` leaves :attr:`Entry.uncertain`; other instances stay listed, since a copy may
-        also be there. A row already delivered keeps its first instance and time; a row another
-        worker holds under a live lease is left to it.
+        also be there. A row already delivered keeps its first instance and time. Unlike the
+        other marks this one applies even to a row another worker took over after our lease
+        lapsed: the item *is* on ``instance``, and recording it at once is what stops the new
+        holder (whose failure marks skip delivered rows) from sending it again later.
         """
         if not entry_ids:
             return
         with self._write("marking delivered") as conn:
             now = self._clock()
-            ids = rows.not_held_by_others(conn, entry_ids, self._owner, now)
+            ids = list(entry_ids)
             conn.executemany(
                 "UPDATE entries SET state = 'delivered', instance = ?, reason = ?, "
                 "delivered_at = ?, updated_at = ?, claim_owner = NULL, claim_until = NULL "

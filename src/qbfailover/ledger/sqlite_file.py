@@ -64,8 +64,8 @@ _SCHEMA_1: Final = (
 # Schema n -> n + 1. Each step runs inside the opening transaction, so a crash leaves the old
 # schema whole, and a process of the previous version that has the file open keeps working.
 _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
-    # 2: claims are leases owned by "host/pid/start" workers, renewed by each of the owner's
-    # writes; finding a worker's claims (renewal, freeing a dead worker's) must not scan.
+    # 2: claims are leases, renewed by each of the owner's writes; finding a worker's claims
+    # (renewal, freeing a dead worker's) must not scan.
     1: ("CREATE INDEX entries_claim_owner ON entries (claim_owner) WHERE claim_owner IS NOT NULL",),
 }
 SCHEMA_VERSION: Final = 1 + len(_MIGRATIONS)

@@ -122,7 +122,7 @@ def renew_claims(conn: sqlite3.Connection, owner: str, ids: Sequence[int], until
 
 
 def free_dead_claims(conn: sqlite3.Connection, now: float, me: WorkerId) -> None:
-    """Release live-looking claims of processes on this host that are gone (e.g. kill -9)."""
+    """Release live-looking claims of processes that are gone (e.g. kill -9): SQLite is one host's."""
     owners = [
         str(row[0])
         for row in conn.execute(
@@ -133,7 +133,7 @@ def free_dead_claims(conn: sqlite3.Connection, now: float, me: WorkerId) -> None
             (me.token, now),
         )
     ]
-    dead = [(owner,) for owner in owners if provably_dead(owner, me)]
+    dead = [(owner,) for owner in owners if provably_dead(owner)]
     if dead:
         conn.executemany(
             "UPDATE entries SET claim_owner = NULL, claim_until = NULL "

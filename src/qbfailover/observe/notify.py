@@ -221,6 +221,15 @@ def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
         future.set_result(ok)
 
 
+def apprise_installed() -> bool:
+    """Whether apprise imports (installed and its own dependencies working): the doctor's fix hint."""
+    try:
+        import apprise  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def apprise_for(urls: Sequence[Secret], timeout: float) -> Any:
     """An Apprise object for ``urls``, or None; ConfigError if apprise is missing or a URL is unknown."""
     if not urls:

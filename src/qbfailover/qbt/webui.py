@@ -42,7 +42,7 @@ from qbfailover.qbt.replies import (
     rejection,
 )
 
-__all__ = ["AddOptions", "AddReply", "WebUI", "parse_add_reply", "parse_info_hashes", "tls_verify"]
+__all__ = ["AddOptions", "AddReply", "WebUI", "tls_verify"]
 
 INFO_CHUNK = 200
 _SESSION_COOKIE = re.compile(r"((?:QBT_)?SID(?:_\d+)?=)[^;'\"\s]+")
@@ -288,16 +288,6 @@ class WebUI:
             data["urls"] = "\n".join(urls)
         resp = await self._call("POST", "torrents/add", idempotent=False, data=data, files=files or None)
         return add_reply(self.name, resp.status_code, resp.text)
-
-
-def parse_add_reply(name: str, resp: httpx.Response) -> AddReply:
-    """``replies.add_reply`` for an httpx response (kept for callers holding one)."""
-    return add_reply(name, resp.status_code, resp.text)
-
-
-def parse_info_hashes(name: str, resp: httpx.Response) -> set[str]:
-    """``replies.info_hashes`` for an httpx response (kept for callers holding one)."""
-    return info_hashes(name, resp.status_code, resp.text)
 
 
 def tls_verify(config: InstanceConfig) -> ssl.SSLContext | bool:

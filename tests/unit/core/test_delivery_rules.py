@@ -175,7 +175,6 @@ def test_judge_error(error: InstanceError, step: Step) -> None:
 @pytest.mark.parametrize(
     ("step", "outcome", "fault", "clears_sent", "trips_breaker"),
     [
-        (Step.ALREADY_THERE, Outcome.ALREADY_THERE, Fault.NONE, False, False),
         (Step.ADDED, Outcome.ADDED, Fault.NONE, False, False),
         (Step.ACCEPTED_URL, Outcome.ACCEPTED_URL, Fault.NONE, False, False),
         (Step.INVALID_TORRENT, Outcome.INVALID_TORRENT, Fault.ITEM, False, False),

@@ -35,7 +35,7 @@ from qbfailover.errors import (
     StoreError,
 )
 from qbfailover.ledger.queuefile import QueueFile, read_queue_file
-from qbfailover.qbt.webui import AddReply, parse_add_reply, parse_info_hashes
+from qbfailover.qbt.replies import AddReply, add_reply, info_hashes
 
 T = TypeVar("T")
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -355,7 +355,9 @@ bodies = st.one_of(
 @given(statuses, bodies)
 def test_parse_add_reply(status: int, body: bytes) -> None:
     """Any status and body from torrents/add: an AddReply or one Rejected line with the status."""
-    result = outcome(lambda: parse_add_reply("primary", httpx.Response(status, content=body)), InstanceError)
+    result = outcome(
+        lambda: add_reply("primary", status, httpx.Response(status, content=body).text), InstanceError
+    )
     if isinstance(result, AddReply):
         assert isinstance(result.accepted, bool)
     else:
@@ -378,7 +380,7 @@ torrent_entries = st.lists(
 def test_parse_info_hashes(status: int, body: bytes) -> None:
     """Any torrents/info body: a set of lower-case hash strings, or one Rejected line."""
     result = outcome(
-        lambda: parse_info_hashes("primary", httpx.Response(status, content=body)), InstanceError
+        lambda: info_hashes("primary", status, httpx.Response(status, content=body).text), InstanceError
     )
     if isinstance(result, set):
         assert all(isinstance(h, str) and h == h.lower() for h in result)

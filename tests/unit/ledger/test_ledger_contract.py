@@ -205,22 +205,38 @@ def test_an_expired_lease_makes_rows_claimable_again(
 def test_an_expired_holder_cannot_mark_rows_taken_over(
     a: LedgerBackend, b: LedgerBackend, clock: FakeClock
 ) -> None:
-    """After another worker took the rows over, the old holder's marks change nothing."""
+    """After another worker took the rows over, the old holder's failure marks change nothing."""
     e1, e2, e3 = a.record([item(1), item(2), item(3)], reason="r")
     clock.now += LEASE
     assert ids(b.claim_due(limit=5)) == [e1.id, e2.id, e3.id]
-    before = [got(b, e.id) for e in (e1, e2, e3)]
-    a.mark_delivered([e1.id], instance="primary", reason="added")
+    before = [got(b, e.id) for e in (e2, e3)]
     a.mark_rejected(e2.id, reason="bad")
     a.mark_failed([e3.id], reason="down", error="timeout")
-    a.release([e1.id, e2.id, e3.id])
-    assert [got(b, e.id) for e in (e1, e2, e3)] == before
+    a.release([e2.id, e3.id])
+    assert [got(b, e.id) for e in (e2, e3)] == before
     assert a.counts() == {"pending": 3, "delivered": 0, "rejected": 0}
-    b.mark_delivered([e1.id], instance="secondary", reason="added")
     b.mark_rejected(e2.id, reason="bad")
     b.mark_failed([e3.id], reason="down", error="timeout")
-    assert [got(b, e.id).state for e in (e1, e2, e3)] == ["delivered", "rejected", "pending"]
+    assert [got(b, e.id).state for e in (e2, e3)] == ["rejected", "pending"]
     assert got(b, e3.id).attempts == 1
+
+
+def test_a_delivery_counts_even_after_the_lease_was_taken_over(
+    a: LedgerBackend, b: LedgerBackend, clock: FakeClock
+) -> None:
+    """A confirmed delivery by a lapsed holder is recorded, and the new holder cannot undo it.
+
+    The item is on that instance whoever holds the row; recording it at once keeps the new
+    holder's later failure mark from leaving it pending (and the next drain from sending it twice).
+    """
+    [e] = a.record([item(1)], reason="r")
+    clock.now += LEASE
+    assert ids(b.claim_due(limit=5)) == [e.id]
+    a.mark_delivered([e.id], instance="primary", reason="added")
+    b.mark_failed([e.id], reason="down", error="timeout")
+    b.mark_delivered([e.id], instance="secondary", reason="added")
+    row = got(b, e.id)
+    assert (row.state, row.instance, row.attempts, row.claimed) == ("delivered", "primary", 0, False)
 
 
 def test_an_expired_holder_still_marks_rows_nobody_took(a: LedgerBackend, clock: FakeClock) -> None:

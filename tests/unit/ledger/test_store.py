@@ -7,7 +7,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -76,7 +75,7 @@ def listing(directory: Path) -> list[str]:
 def foreign_claim(db: Path, ids: list[int], until: float) -> None:
     """Mark rows as claimed by a process that is alive and is not us (our parent)."""
     parent = psutil.Process(os.getppid())
-    owner = WorkerId(socket.gethostname(), parent.pid, f"{parent.create_time():.2f}").token
+    owner = WorkerId(parent.pid, f"{parent.create_time():.2f}").token
     with sqlite3.connect(db) as conn:
         conn.executemany(
             "UPDATE entries SET claim_owner = ?, claim_until = ? WHERE id = ?",
@@ -317,26 +316,37 @@ def test_note_sent_renews_the_lease(ledger: Ledger, db: Path, clock: FakeClock) 
 def test_owner_liveness() -> None:
     """A claim token is alive only for a running process with the same start time.
 
-    Adapted to leases: the old ``_owner_alive`` is now ``not provably_dead``, and a token we
-    did not make ("garbage") is no longer taken for dead: only its lease frees it.
+    A token we did not make ("garbage") is not taken for dead: only its lease frees it.
     """
-    here = this_process()
     me = psutil.Process()
 
     def alive(token: str) -> bool:
-        return not provably_dead(token, here)
+        return not provably_dead(token)
 
-    assert alive(here.token)
-    assert alive(f"{me.pid}:{me.create_time():.2f}")  # schema 1's "pid:start" form
-    assert not alive(WorkerId(here.host, me.pid, f"{me.create_time() - 50:.2f}").token)
-    assert not alive(f"{me.pid}:{me.create_time() - 50:.2f}")
+    assert alive(this_process().token)
+    assert this_process().token == f"{me.pid}:{me.create_time():.2f}"  # schema 1's form, on purpose
+    assert not alive(WorkerId(me.pid, f"{me.create_time() - 50:.2f}").token)
     assert alive("garbage")
     pid = 4_000_000
     while psutil.pid_exists(pid):
         pid += 1
     assert not alive(f"{pid}:1.00")
-    assert not alive(WorkerId(here.host, pid, "1.00").token)
-    assert alive(WorkerId(here.host + "-elsewhere", pid, "1.00").token)  # another host: its lease decides
+
+
+def test_previous_version_reads_our_claims_as_alive(tmp_path: Path) -> None:
+    """A process of the previous version, judging owners its way (``pid:start``), sees our claim alive.
+
+    That is what keeps a ``watch`` of the old version, still running during an upgrade, from
+    taking over rows this version has claimed (which would deliver them twice).
+    """
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        (entry,) = ledger.record([item(1)], reason="received")
+        assert entry.claimed
+    with sqlite3.connect(tmp_path / "l.sqlite3") as conn:
+        (owner,) = conn.execute("SELECT claim_owner FROM entries").fetchone()
+    pid_text, _, started = owner.partition(":")  # the previous version's reading, step by step
+    proc = psutil.Process(int(pid_text))
+    assert f"{proc.create_time():.2f}" == started
 
 
 # ---------------------------------------------------------------- retry / drop / purge / stats

@@ -8,7 +8,6 @@ never brings a ban closer. Every fact that cannot be had leaves its check WARN o
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -160,14 +159,13 @@ async def _probe_everything(
 
 def notify_check(settings: Settings) -> Check:
     """Whether the configured notifications can be sent (apprise installed, its URLs understood)."""
-    from qbfailover.observe.notify import INSTALL_HINT, apprise_for, redact
+    from qbfailover.observe.notify import INSTALL_HINT, apprise_for, apprise_installed, redact
 
     parts = []
     try:
         ap = apprise_for(settings.notify_apprise, 5.0)
     except ConfigError as exc:
-        missing = importlib.util.find_spec("apprise") is None
-        fix = INSTALL_HINT if missing else "correct the Apprise URL"
+        fix = "correct the Apprise URL" if apprise_installed() else INSTALL_HINT
         return Check("notify", Result.FAIL, str(exc), fix)
     if ap is not None:
         parts.append(f"apprise ({len(settings.notify_apprise)} URL(s))")
