@@ -150,15 +150,6 @@ def test_pending_key_is_not_recorded_twice(ledger: Ledger) -> None:
     assert ledger.counts()["pending"] == 2
 
 
-def test_delivered_key_can_be_recorded_again(ledger: Ledger) -> None:
-    """Once delivered, the same item handed over again gets a new pending row."""
-    [a] = ledger.record([item(1)], reason="r")
-    ledger.mark_delivered([a.id], instance="primary", reason="added")
-    [b] = ledger.record([item(1)], reason="r")
-    assert b.id != a.id
-    assert ledger.counts() == {"pending": 1, "delivered": 1, "rejected": 0}
-
-
 def test_record_does_not_claim_rows_held_by_a_live_process(ledger: Ledger, db: Path) -> None:
     """A re-added item that another live process is delivering comes back unclaimed."""
     [a] = ledger.record([item(1)], reason="r", claim=False)
@@ -272,13 +263,6 @@ def test_mark_failed_leaves_rows_claimed_by_others_alone(ledger: Ledger, db: Pat
     assert got(ledger, e.id).attempts == 0
 
 
-def test_release_gives_rows_back(ledger: Ledger) -> None:
-    """release() drops this process's claim so another drain may take the row at once."""
-    entries = ledger.record([item(1), item(2)], reason="r")
-    ledger.release([e.id for e in entries])
-    assert [e.id for e in ledger.claim_due(limit=5)] == [e.id for e in entries]
-
-
 def test_claim_due_with_ids_honours_limit_due_time_and_order(ledger: Ledger, clock: FakeClock) -> None:
     """With ids, only those due and unclaimed are taken, oldest first, up to limit."""
     entries = ledger.record([item(n) for n in range(700)], reason="r", claim=False)
@@ -291,16 +275,6 @@ def test_claim_due_with_ids_honours_limit_due_time_and_order(ledger: Ledger, clo
     assert ledger.claim_due(limit=5, ids=[]) == []
     clock.now += 5.5
     assert [e.id for e in ledger.claim_due(limit=5, ids=[ids[2], 99_999])] == [ids[2]]
-
-
-def test_expired_lease_is_reclaimable(db: Path, clock: FakeClock) -> None:
-    """A claim held by a live but stuck holder frees up once its lease runs out."""
-    with Ledger(db, clock=clock, lease_seconds=LEASE) as a, Ledger(db, clock=clock) as b:
-        a.record([item(1)], reason="r")
-        clock.now += LEASE - 1
-        assert b.claim_due(limit=5) == []
-        clock.now += 1
-        assert len(b.claim_due(limit=5)) == 1
 
 
 def test_note_sent_renews_the_lease(ledger: Ledger, db: Path, clock: FakeClock) -> None:
