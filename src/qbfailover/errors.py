@@ -34,7 +34,7 @@ class ItemError(QbFailoverError):
 
 
 class InstanceError(QbFailoverError):
-    """Something went wrong talking to one qBittorrent instance."""
+    """One qBittorrent instance failed us; ``.instance`` names it so failover can try another."""
 
     def __init__(self, instance: str, message: str) -> None:
         super().__init__(f"{instance}: {message}")

@@ -91,7 +91,7 @@ class VpnProbeConfig:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything qbfailover needs to run."""
+    """Everything qbfailover needs to run, validated once at load so nothing downstream re-checks."""
 
     instances: tuple[InstanceConfig, ...]
     vpn: VpnProbeConfig | None = None

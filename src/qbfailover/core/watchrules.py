@@ -79,7 +79,7 @@ class DrainTotals:
     batches: int = 0
 
     def add(self, result: AddResult) -> None:
-        """Count one drained batch into the totals."""
+        """Count one drained batch, so a drain logs one summary line instead of one per item."""
         self.batches += 1
         for item in result.items:
             if item.state == "delivered":

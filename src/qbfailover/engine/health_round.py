@@ -33,11 +33,11 @@ class ProbeHost(Protocol):
         ...
 
     def guard(self, name: str) -> Guard:
-        """The instance's persisted breaker and login guard."""
+        """The instance's persisted guard: an open breaker means report it without probing it."""
         ...
 
     def record_probe(self, name: str, error: InstanceError | None) -> None:
-        """Feed one probe's result to the instance's breaker."""
+        """Feed a probe's (or a failed add's) result to the breaker, which persists across processes."""
         ...
 
     def now(self) -> float:

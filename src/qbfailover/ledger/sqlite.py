@@ -302,7 +302,7 @@ class Ledger:
             rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
 
     def get(self, entry_id: int) -> Entry | None:
-        """The row with this id, or None."""
+        """The row with this id, or None: ``queue drop`` and the tests look rows up one by one."""
         with self._read() as conn:
             return self._select(conn, [entry_id]).get(entry_id)
 
@@ -373,7 +373,7 @@ class Ledger:
     def list(
         self, *, states: Collection[str] = ("pending",), limit: int | None = None
     ) -> builtins.list[Entry]:
-        """Rows in the given states, oldest first."""
+        """Rows in the given states, oldest first: the order ``queue list`` and ``export`` show them."""
         unknown = set(states) - set(STATES)
         if unknown:
             raise ValueError(f"unknown state(s): {', '.join(sorted(unknown))}")

@@ -59,7 +59,7 @@ class Instance:
 
     @property
     def url(self) -> str:
-        """The WebUI URL qbfailover is configured with."""
+        """The WebUI URL the demo's settings point at (loopback only: the demo never leaves the host)."""
         return f"http://{self.host}:{self.port}/"
 
     def start(self, log: Path) -> None:

@@ -75,17 +75,17 @@ class Layout:
 
     @property
     def start_sh(self) -> Path:
-        """The POSIX start script."""
+        """The POSIX start script: umask 077 first, since qBittorrent rewrites its conf on exit."""
         return self.root / "start-secondary.sh"
 
     @property
     def systemd_unit(self) -> Path:
-        """The systemd user unit."""
+        """The systemd user unit, so the secondary comes back after a reboot without a person."""
         return self.root / UNIT_NAME
 
     @property
     def start_bat(self) -> Path:
-        """The Windows start script."""
+        """The Windows start script (the spec's batch file), for hosts without systemd."""
         return self.root / "start_secondary.bat"
 
     def scripts(self, platform: str) -> list[Path]:
