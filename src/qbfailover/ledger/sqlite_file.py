@@ -8,6 +8,7 @@ one line a person can act on are concerns of the file, the same for every query.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Final
 
@@ -197,12 +198,33 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         raise store_error(exc, path, "opening", busy_timeout) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")  # Falls back quietly where WAL cannot work.
+        _switch_to_wal(conn, busy_timeout)
         conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.Error as exc:
         conn.close()
         raise store_error(exc, path, "opening", busy_timeout) from exc
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL`` (a no-op once the file is in WAL; falls back where WAL cannot work).
+
+    Switching needs an exclusive lock, and while another connection holds the write lock (several
+    processes opening a new ledger at once) SQLite answers SQLITE_BUSY at once instead of calling
+    the busy handler, since waiting while holding a read lock could deadlock. So we wait here,
+    holding nothing, up to the same busy timeout: the other process finishes and the switch is done.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def upgrade_schema(conn: sqlite3.Connection) -> None:

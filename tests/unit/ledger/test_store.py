@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from qbfailover.core.breaker import Guard
 from qbfailover.errors import StoreError
+from qbfailover.ledger import sqlite_file
 from qbfailover.ledger.owner import WorkerId, provably_dead, this_process
 from qbfailover.ledger.sqlite import Entry, Ledger, NewEntry
 from qbfailover.ledger.sqlite_file import APPLICATION_ID, SCHEMA_VERSION
@@ -683,3 +685,31 @@ def test_concurrent_recorders_and_drainers_deliver_each_item_once(tmp_path: Path
         rows = ledger.list(states=("delivered",))
     assert {e.id: e.instance for e in rows} == {i: who[0] for i, who in claimed_by.items()}
     assert Counter(e.key[:2] for e in rows) == {p: per_writer for p in ("aa", "bb", "cc", "dd")}
+
+
+def test_opening_waits_out_another_process_switching_a_new_file_to_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening while another connection holds the write lock of a new file waits, then opens in WAL.
+
+    SQLite answers the switch to WAL with SQLITE_BUSY at once there (it skips the busy handler,
+    which could deadlock), so processes opening a new ledger together failed at random: seen in CI
+    as a producer of test_concurrency exiting with "stayed locked" after 0 s.
+    """
+    db = tmp_path / "new.sqlite3"
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("CREATE TABLE t (a)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    waits: list[float] = []
+
+    def while_we_wait(delay: float) -> None:
+        waits.append(delay)
+        other.execute("COMMIT")  # the other opener finishes while we hold no lock
+
+    monkeypatch.setattr(time, "sleep", while_we_wait)
+    conn = sqlite_file.connect(db, busy_timeout=5.0)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert len(waits) == 1
+    conn.close()
+    other.close()
