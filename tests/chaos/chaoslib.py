@@ -441,41 +441,47 @@ def concurrency(
     drainers = [
         spawn(["worker", "drain", str(stop)], environ, tmp_path / f"drain-{i}.log") for i in range(drains)
     ]
-    keys: list[str] = []
-    workers = []
-    for p in range(producers):
-        items = [magnet_uri(i, f"conc-{p}") for i in range(per_producer)]
-        keys += [magnet_hash(i) for i in items]
-        path = write_items(tmp_path / f"items-{p}.txt", items)
-        args = ["worker", "produce", str(path), "--chunk", "50", "--spread", str(spread)]
-        workers.append(spawn(args, environ, tmp_path / f"produce-{p}.log"))
-    start = time.monotonic()
-    secondary_back = flips = 0
-    next_flip = start + 4.0
-    while any(w.poll() is None for w in workers):
-        now = time.monotonic()
-        assert now - start < spread + 300, "producers did not finish"
-        if not secondary_back and now - start >= 2.0:
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        keys: list[str] = []
+        for p in range(producers):
+            items = [magnet_uri(i, f"conc-{p}") for i in range(per_producer)]
+            keys += [magnet_hash(i) for i in items]
+            path = write_items(tmp_path / f"items-{p}.txt", items)
+            args = ["worker", "produce", str(path), "--chunk", "50", "--spread", str(spread)]
+            workers.append(spawn(args, environ, tmp_path / f"produce-{p}.log"))
+        start = time.monotonic()
+        secondary_back = flips = 0
+        next_flip = start + 4.0
+        while any(w.poll() is None for w in workers):
+            now = time.monotonic()
+            assert now - start < spread + 300, "producers did not finish"
+            if not secondary_back and now - start >= 2.0:
+                topology.secondary.start()
+                secondary_back = 1
+            if now >= next_flip and (flap or vpn_down):
+                if vpn_down:
+                    restore_all()
+                else:
+                    blackhole("127.0.0.3")
+                vpn_down = not vpn_down
+                flips += 1
+                next_flip = now + rand.uniform(0.3, 1.0)
+            time.sleep(0.05)  # the fault scheduler's tick
+        restore_all()
+        if not secondary_back:
             topology.secondary.start()
-            secondary_back = 1
-        if now >= next_flip and (flap or vpn_down):
-            if vpn_down:
-                restore_all()
-            else:
-                blackhole("127.0.0.3")
-            vpn_down = not vpn_down
-            flips += 1
-            next_flip = now + rand.uniform(0.3, 1.0)
-        time.sleep(0.05)  # the fault scheduler's tick
-    restore_all()
-    if not secondary_back:
-        topology.secondary.start()
-    assert all(w.returncode == 0 for w in workers), "a producer failed: see produce-*.log"
-    settle(topology.db, 180.0, drainers)
-    stop.touch()
-    for d in drainers:
-        d.wait(60)
-        assert d.returncode == 0, "a drain failed: see drain-*.log"
+        assert all(w.returncode == 0 for w in workers), "a producer failed: see produce-*.log"
+        settle(topology.db, 180.0, drainers)
+        stop.touch()
+        for d in drainers:
+            d.wait(60)
+            assert d.returncode == 0, "a drain failed: see drain-*.log"
+    finally:  # a failed run leaves no worker behind (they would drain on after the test)
+        for w in [*workers, *drainers]:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
     produced = [json.loads(p.read_text().splitlines()[-1]) for p in sorted(tmp_path.glob("produce-*.log"))]
     drained = [json.loads(p.read_text().splitlines()[-1]) for p in sorted(tmp_path.glob("drain-*.log"))]
     at_add = {k: sum(d[k] for d in produced) for k in ("delivered", "queued", "rejected")}
