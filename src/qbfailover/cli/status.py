@@ -7,6 +7,8 @@ could not run, 2 for usage errors (``--watch`` without a terminal, or with ``--j
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -121,13 +123,20 @@ def status_live(config: Path | None, interval: float, json_out: bool) -> None:
         return Group(*(Text.from_markup(line) for line in [*lines, footer]))
 
     async def loop(live: Live) -> None:
+        # Ctrl-C sets an event the loop checks, instead of asyncio.run's cancelling the main task:
+        # Python 3.11's wait_for can swallow that cancellation when a probe finishes at the same
+        # moment, and the display then ran on after Ctrl-C.
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C stays KeyboardInterrupt
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
         async with AsyncResilientClient(settings_from(config)) as client:
-            while True:
+            while not stop.is_set():
                 report = await client.health_check()
                 ledger = client.ledger
                 doc = status_document(report, ledger.counts().get("pending", 0), ledger.oldest_pending())
                 live.update(render(doc, ""), refresh=True)
-                await asyncio.sleep(interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
 
     with errors_as_lines():
         try:
