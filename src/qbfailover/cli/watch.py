@@ -1,8 +1,8 @@
 """``qbfailover watch`` (the service) and ``qbfailover doctor`` (the diagnosis).
 
 The heavy modules (prometheus_client, psutil, apprise, the doctor's checks) are imported inside the
-commands, so ``qbfailover --help`` stays fast; ``engine.watch`` and ``observe.logs`` are imported
-at module level because ``watch --help`` shows their defaults (the interval, the log formats).
+commands, so ``qbfailover --help`` stays fast; ``observe.logs`` is imported at module level because
+``watch --help`` shows its log formats, and the engine only when ``watch`` runs.
 
 Exit codes: ``watch`` 0 after a clean stop (SIGTERM/SIGINT), 5 if it cannot start (bad settings,
 metrics port taken, apprise missing), 2 for a bad ``--log-format``/``--log-level``; ``doctor`` 0
@@ -26,7 +26,7 @@ from qbfailover.cli.helpers import (
     out,
     settings_from,
 )
-from qbfailover.engine.watch import DEFAULT_INTERVAL, run_watch
+from qbfailover.config.model import WATCH_INTERVAL
 from qbfailover.observe.logs import LOG_FORMATS, setup_logging
 
 _LOG_FORMAT_HELP = f"Log line format: {' or '.join(LOG_FORMATS)}."
@@ -37,7 +37,7 @@ def watch(
     interval: Annotated[
         float,
         typer.Option("--interval", "-i", min=0.01, help="Seconds between health checks."),
-    ] = DEFAULT_INTERVAL,
+    ] = WATCH_INTERVAL,
     metrics_port: Annotated[
         int,
         typer.Option(
@@ -62,6 +62,8 @@ def watch(
     if log_level.upper() not in _LOG_LEVELS:
         fail("--log-level must be debug, info, warning or error", EXIT_USAGE)
     setup_logging(log_level, log_format)
+    from qbfailover.engine.watch import run_watch
+
     with errors_as_lines():
         settings = settings_from(config)
         asyncio.run(

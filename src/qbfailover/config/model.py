@@ -20,6 +20,9 @@ from qbfailover.errors import ConfigError
 ProbeKind = Literal["icmp", "tcp", "interface", "http"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("icmp", "tcp", "interface", "http")
 
+WATCH_INTERVAL = 10.0
+"""Seconds between ``watch``'s health checks by default: the interval is also its rate limit."""
+
 
 class Secret:
     """A credential that never shows itself in reprs, logs or tracebacks."""

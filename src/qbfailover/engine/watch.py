@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qbfailover.config import Settings
+from qbfailover.config.model import WATCH_INTERVAL
 from qbfailover.core.health import HealthReport, State, Status, status_document
 from qbfailover.core.watchrules import (
     DrainTotals,
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qbfailover.watch")
 
-DEFAULT_INTERVAL = 10.0
-
 
 # --- the loop ---------------------------------------------------------------------------------
 
@@ -58,7 +57,7 @@ class Watcher:
         self,
         client: AsyncResilientClient,
         *,
-        interval: float = DEFAULT_INTERVAL,
+        interval: float = WATCH_INTERVAL,
         metrics: Metrics | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
