@@ -36,7 +36,8 @@ from qbfailover.errors import (
 )
 
 if TYPE_CHECKING:
-    from qbfailover.engine.client import AsyncResilientClient, ResilientQBittorrentClient
+    from qbfailover.api import ResilientQBittorrentClient, VPNHealthChecker
+    from qbfailover.engine.client import AsyncResilientClient, SyncResilientClient
     from qbfailover.engine.inputs import parse_item
 
 __version__ = "0.1.0"
@@ -44,7 +45,9 @@ __version__ = "0.1.0"
 # The engine pulls in httpx: imported on first use, so ``qbfailover --help`` starts without it.
 _LAZY = {
     "AsyncResilientClient": "qbfailover.engine.client",
-    "ResilientQBittorrentClient": "qbfailover.engine.client",
+    "ResilientQBittorrentClient": "qbfailover.api",
+    "SyncResilientClient": "qbfailover.engine.client",
+    "VPNHealthChecker": "qbfailover.api",
     "parse_item": "qbfailover.engine.inputs",
 }
 
@@ -86,9 +89,11 @@ __all__ = [
     "State",
     "Status",
     "StoreError",
+    "SyncResilientClient",
     "Unavailable",
     "Uncertain",
     "Unreachable",
+    "VPNHealthChecker",
     "Verdict",
     "VpnHealth",
     "VpnProbeConfig",

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Topology
 from harness import magnet
-from qbfailover import ResilientQBittorrentClient
+from qbfailover import SyncResilientClient
 from qbfailover.ledger.queuefile import QueueFile, render_queue_file
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def test_process_queue_file_keeps_failures_and_deletes_when_done(topology: Topol
     bad = "magnet:?xt=urn:btih:zz"
     path = tmp_path / "qbittorrent_queue.json"
     spec_file(path, [*good, bad])
-    with ResilientQBittorrentClient(topology.settings()) as client:
+    with SyncResilientClient(topology.settings()) as client:
         result = client.process_queue_file(path)
         assert sorted(result.successful) == sorted(good)
         assert result.failed == [bad]
@@ -125,7 +125,7 @@ def test_queue_file_items_kept_when_everything_is_down(topology: Topology, tmp_p
     good = [magnet(i, "down-file") for i in range(3)]
     path = tmp_path / "q.json"
     spec_file(path, good)
-    with ResilientQBittorrentClient(topology.settings()) as client:
+    with SyncResilientClient(topology.settings()) as client:
         result = client.process_queue_file(path)
         assert result.queued == good
         assert json.loads(path.read_text())["magnets"] == good

@@ -22,7 +22,10 @@ PACKAGE_DIR = Path(qbfailover.__file__).parent
 REPO = PACKAGE_DIR.parents[1]
 
 # Modules whose public classes users handle directly (results, health, settings, items, errors).
-API_MODULES = ("core.outcomes", "engine.client", "config.model", "errors", "core.health", "core.items")
+API_MODULES = (
+    *("core.outcomes", "engine.client", "config.model", "errors", "core.health", "core.items"),
+    *("api.spec_client", "api.vpn_checker"),
+)
 # The layers, lowest first: a module may import only from its own layer or from lower ones.
 LAYERS = (
     *("errors", "atomicfile", "core", "config", "qbt", "ledger", "observe", "engine"),

@@ -83,8 +83,9 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
         lat = f"{inst['latency_ms']:.0f} ms" if inst["latency_ms"] is not None else "-"
         ver = inst["version"] or "-"
         detail = f"  {escape(inst['detail'])}" if inst["detail"] and inst["status"] != "OK" else ""
+        word = inst["health"].split(":", 1)[0]  # the spec client's word; its reason is the detail
         lines.append(
-            f"{inst['name'] + ':':<11} {mark} {inst['status']:<14} {ver:<8} {lat:>8}  "
+            f"{inst['name'] + ':':<11} {mark} {word:<14} {ver:<8} {lat:>8}  "
             f"{escape(inst['url'])}{detail}"
         )
     q = doc["queue"]

@@ -7,8 +7,8 @@ Settings``). The layer sits above ``core`` and below ``qbt``: it imports only ``
 """
 
 from qbfailover.config.dotenv import environment, read_dotenv
-from qbfailover.config.fields import parse_host_port
-from qbfailover.config.load import load_settings
+from qbfailover.config.fields import check_url, parse_host_port
+from qbfailover.config.load import load_settings, vpn_probe_from_text
 from qbfailover.config.model import (
     PROBE_KINDS,
     InstanceConfig,
@@ -26,9 +26,11 @@ __all__ = [
     "Secret",
     "Settings",
     "VpnProbeConfig",
+    "check_url",
     "default_db_path",
     "environment",
     "load_settings",
     "parse_host_port",
     "read_dotenv",
+    "vpn_probe_from_text",
 ]

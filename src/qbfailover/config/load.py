@@ -65,7 +65,7 @@ def _from_env(values: Mapping[str, str]) -> Settings:
     username = values.get("QBITTORRENT_USERNAME", "")
     password = Secret(values.get("QBITTORRENT_PASSWORD", ""))
     gateway = values.get("QBITTORRENT_VPN_GATEWAY", "").strip()
-    vpn = _vpn_from_text(gateway, "QBITTORRENT_VPN_GATEWAY") if gateway else None
+    vpn = vpn_probe_from_text(gateway, "QBITTORRENT_VPN_GATEWAY") if gateway else None
     instances = [
         InstanceConfig(
             name="primary",
@@ -101,23 +101,27 @@ def _db_path(values: Mapping[str, str]) -> Path:
     return Path(raw).expanduser() if raw else default_db_path()
 
 
-def _vpn_from_text(text: str, key: str) -> VpnProbeConfig:
-    """``gateway.lan`` or an IP → icmp; ``tcp://host:port``; ``http(s)://…``; ``interface:wg0``."""
+def vpn_probe_from_text(text: str, key: str, timeout: float = 1.0) -> VpnProbeConfig:
+    """``gateway.lan`` or an IP → icmp; ``tcp://host:port``; ``http(s)://…``; ``interface:wg0``.
+
+    ``key`` names the setting in errors (``QBITTORRENT_VPN_GATEWAY``, or ``gateway_ip`` for the
+    spec's ``VPNHealthChecker``).
+    """
     low = text.lower()
     if low.startswith(("http://", "https://")):
-        return VpnProbeConfig(kind="http", target=check_url(text, key))
+        return VpnProbeConfig(kind="http", target=check_url(text, key), timeout=timeout)
     if low.startswith("tcp://"):
         target = text[6:]
         parse_host_port(target, key)
-        return VpnProbeConfig(kind="tcp", target=target)
+        return VpnProbeConfig(kind="tcp", target=target, timeout=timeout)
     if low.startswith("interface:"):
-        return VpnProbeConfig(kind="interface", target=interface_name(text[10:], key))
+        return VpnProbeConfig(kind="interface", target=interface_name(text[10:], key), timeout=timeout)
     if not is_host(text):
         raise ConfigError(
             f"{key}={text!r} is not an address; use an IP/host (ping), tcp://host:port, "
             "http://url or interface:NAME"
         )
-    return VpnProbeConfig(kind="icmp", target=text)
+    return VpnProbeConfig(kind="icmp", target=text, timeout=timeout)
 
 
 def _from_toml(path: Path, env: Mapping[str, str]) -> Settings:

@@ -80,11 +80,18 @@ class InstanceHealth:
     priority: int = 1
     requires_vpn: bool = False
     url: str = ""
+    http_status: int | None = None
+    """The HTTP code of an unexpected answer (a 404 from a wrong URL or a proxy), else None."""
 
     @property
     def ok(self) -> bool:
         """Usable for delivery right now: only OK counts, every other status means skip it."""
         return self.status is Status.OK
+
+    @property
+    def word(self) -> str:
+        """The spec's health word (its client's dict, ``status``'s column): see :func:`health_word`."""
+        return health_word(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,25 @@ def status_of(error: InstanceError) -> Status:
     if kind is not None and kind.timed_out:
         return Status.TIMEOUT
     return Status.ERROR
+
+
+def health_word(inst: InstanceHealth | None) -> str:
+    """The word the spec's client reports: ``OK``, ``VPN_DOWN``, ``TIMEOUT``, ``AUTH_FAILED``,
+    ``NOT_CONFIGURED``, ``HTTP_<code>`` or ``ERROR: <short reason>``.
+
+    A ban is ``AUTH_FAILED``: qBittorrent bans after wrong passwords, and the fix is the same
+    (correct the credentials, then ``qbfailover unblock``); the detail says it is a ban.
+    """
+    if inst is None:
+        return str(Status.NOT_CONFIGURED)
+    if inst.status is Status.BANNED:
+        return str(Status.AUTH_FAILED)
+    if inst.status is not Status.ERROR:
+        return str(inst.status)
+    if inst.http_status is not None:
+        return f"HTTP_{inst.http_status}"
+    reason = inst.detail.split(" (", 1)[0].strip() or "unknown"
+    return f"ERROR: {reason[:40]}"
 
 
 def gate_on_vpn(webui_status: Status, requires_vpn: bool, vpn: VpnHealth) -> Status:
@@ -241,6 +267,7 @@ def status_document(report: HealthReport, pending: int, oldest: float | None) ->
                 "name": i.name,
                 "url": i.url,
                 "status": str(i.status),
+                "health": i.word,
                 "version": i.version,
                 "latency_ms": i.latency_ms,
                 "requires_vpn": i.requires_vpn,

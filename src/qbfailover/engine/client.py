@@ -2,8 +2,9 @@
 
 ``AsyncResilientClient`` owns the resources (settings, ledger, one WebUI session per instance, the
 persisted guards) and runs the steps: a health round (``health_round``), delivery (``delivery``),
-decided by ``core``. ``ResilientQBittorrentClient`` (the spec's name) runs the same coroutines on a
-private event loop for synchronous callers, so nothing is written twice.
+decided by ``core``. ``SyncResilientClient`` runs the same coroutines on a private event loop for
+synchronous callers, so nothing is written twice. (The spec's own name, ``ResilientQBittorrentClient``,
+is its async drop-in in :mod:`qbfailover.api`.)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from qbfailover.errors import Banned, InstanceError, ItemError
 from qbfailover.ledger import LedgerBackend, NewEntry, open_ledger
 from qbfailover.qbt.webui import AddOptions, WebUI
 
-__all__ = ["AddResult", "AsyncResilientClient", "ItemResult", "ResilientQBittorrentClient"]
+__all__ = ["AddResult", "AsyncResilientClient", "ItemResult", "SyncResilientClient"]
 
 T = TypeVar("T")
 
@@ -289,8 +290,8 @@ class AsyncResilientClient:
         return result
 
 
-class ResilientQBittorrentClient:
-    """The spec's client for synchronous callers: same engine, on a private event loop.
+class SyncResilientClient:
+    """The engine for synchronous callers: same coroutines, on a private event loop.
 
     With no arguments it reads the spec's variables from the environment and ``.env``.
     """
@@ -341,7 +342,7 @@ class ResilientQBittorrentClient:
             self._run(self._async.aclose())
             self._loop.close()
 
-    def __enter__(self) -> ResilientQBittorrentClient:
+    def __enter__(self) -> SyncResilientClient:
         """``with`` closes the client however the block ends."""
         return self
 

@@ -16,7 +16,7 @@ import httpx
 
 from qbfailover.config import VpnProbeConfig, parse_host_port
 from qbfailover.core.health import FailureKind, InstanceHealth, Status, VpnHealth, VpnStatus, status_of
-from qbfailover.errors import InstanceError, Unreachable
+from qbfailover.errors import InstanceError, Rejected, Unreachable
 from qbfailover.qbt.webui import WebUI
 
 
@@ -114,11 +114,18 @@ async def probe_instance(webui: WebUI, deadline: float) -> tuple[InstanceHealth,
         )
     except InstanceError as exc:
         error = exc
-    return _health(webui, status_of(error), start, detail=error.detail), error
+    code = error.status if isinstance(error, Rejected) else None
+    return _health(webui, status_of(error), start, detail=error.detail, http_status=code), error
 
 
 def _health(
-    webui: WebUI, status: Status, start: float, *, version: str | None = None, detail: str = ""
+    webui: WebUI,
+    status: Status,
+    start: float,
+    *,
+    version: str | None = None,
+    detail: str = "",
+    http_status: int | None = None,
 ) -> InstanceHealth:
     cfg = webui.config
     return InstanceHealth(
@@ -130,4 +137,5 @@ def _health(
         priority=cfg.priority,
         requires_vpn=cfg.requires_vpn,
         url=cfg.base_url,
+        http_status=http_status,
     )
