@@ -3,7 +3,7 @@
 Scripts written for the spec's crawler change only their import line
 (``from qbfailover import ResilientQBittorrentClient, VPNHealthChecker``). The classes keep the
 spec's constructor, method names and return shapes, and run the engine underneath; the spec's
-queue file is kept as a merged mirror of the ledger (``queue_mirror``).
+queue file is kept as a merged mirror of the ledger (``ledger.queue_mirror``).
 """
 
 from qbfailover.api.spec_client import ResilientQBittorrentClient

@@ -21,7 +21,6 @@ from typing import Self
 import httpx
 
 from qbfailover.api.health_dict import HealthDict, initial_health, spec_health
-from qbfailover.api.queue_mirror import QueueMirror
 from qbfailover.api.spec_settings import gated_on, spec_settings
 from qbfailover.api.vpn_checker import VPNHealthChecker
 from qbfailover.config import Settings
@@ -31,6 +30,7 @@ from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.engine.client import AsyncResilientClient
 from qbfailover.errors import ItemError
 from qbfailover.ledger import LedgerBackend
+from qbfailover.ledger.queue_mirror import QueueMirror
 
 __all__ = ["ResilientQBittorrentClient"]
 

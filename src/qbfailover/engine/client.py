@@ -270,23 +270,16 @@ class AsyncResilientClient:
 
     async def process_queue_file(self, path: str | os.PathLike[str] | None = None) -> AddResult:
         """The spec's semantics: try each magnet, keep the failed ones, delete the file when empty."""
-        from qbfailover.ledger.queuefile import QueueFile, now_iso, read_queue_file, write_queue_file
+        from qbfailover.ledger.queue_mirror import QueueMirror
+        from qbfailover.ledger.queuefile import read_queue_file
 
         file = Path(path) if path is not None else Path("qbittorrent_queue.json")
         queue = read_queue_file(file)
         result = await self.add_torrents(queue.magnets)
         # Queued items stay for later; rejected ones stay too: the file is the user's data, and
-        # an invalid line deleted here would be gone with nothing but a printed reason.
-        keep = [r.item for r in result.items if r.state != "delivered"]
-        if keep:
-            write_queue_file(
-                file,
-                QueueFile(
-                    saved_at=now_iso(), reason=queue.reason, magnets=keep, instructions=queue.instructions
-                ),
-            )
-        else:
-            file.unlink(missing_ok=True)
+        # an invalid line deleted here would be gone with nothing but a printed reason. The
+        # removal re-reads the file under its lock, so lines another process merged meanwhile stay.
+        QueueMirror(file).remove({r.item for r in result.items if r.state == "delivered"})
         return result
 
 

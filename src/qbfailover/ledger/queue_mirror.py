@@ -33,7 +33,7 @@ from qbfailover.ledger.queuefile import (
 
 __all__ = ["SPEC_REASON", "QueueMirror"]
 
-log = logging.getLogger("qbfailover.api")
+log = logging.getLogger("qbfailover.queue")
 
 SPEC_REASON = "VPN/qBittorrent unavailable"
 """The ``reason`` the spec's client writes; kept, since scripts may show or match it."""

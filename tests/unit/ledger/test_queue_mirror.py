@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qbfailover.api.queue_mirror import SPEC_REASON, QueueMirror
+from qbfailover.ledger.queue_mirror import SPEC_REASON, QueueMirror
 
 LINKS = [f"magnet:?xt=urn:btih:{i:040x}&dn=item{i}" for i in range(1, 7)]
 
