@@ -74,6 +74,7 @@ def pending_count(topology: Topology) -> int:
         return ledger.counts()["pending"]
 
 
+@pytest.mark.compat
 def test_both_healthy(topology: Topology, spec_env: Path) -> None:
     """BOTH_HEALTHY: the spec's dict, every magnet on the primary, nothing queued."""
     links = [magnet(i, "spec-ok") for i in range(5)]
@@ -147,6 +148,7 @@ def test_scenario_2_secondary_crashes(topology: Topology, spec_env: Path) -> Non
     run(go())
 
 
+@pytest.mark.compat
 def test_scenario_3_both_down_then_process_queue_file(
     topology: Topology, spec_env: Path, faults: None
 ) -> None:
