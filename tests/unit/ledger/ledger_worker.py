@@ -1,6 +1,6 @@
 """A separate process working on a ledger, for the multi-process tests of ``store``.
 
-Usage (``python ledger_worker.py COMMAND DB ...``):
+Usage (``python ledger_worker.py COMMAND DB ...``; DB is a SQLite path or a PostgreSQL URL):
 
 - ``record DB PREFIX N BATCH``: record N items in batches without claiming them.
 - ``add DB PREFIX N BATCH NAME LOG``: record with claim, deliver what it claimed (like ``add``).
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from qbfailover.ledger.sqlite import Ledger, NewEntry
+from qbfailover.ledger import NewEntry, open_ledger
 
 DEADLINE_SECONDS = 240.0
 
@@ -42,8 +42,8 @@ def _log(log: Path, ids: list[int]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    command, db = argv[0], Path(argv[1])
-    with Ledger(db) as ledger:
+    command, db = argv[0], argv[1]  # a SQLite path or a postgresql:// URL
+    with open_ledger(db) as ledger:
         if command in ("record", "add"):
             prefix, n, batch = argv[2], int(argv[3]), int(argv[4])
             for start in range(0, n, batch):
