@@ -1,0 +1,85 @@
+"""torrents/add through the engine: record first, deliver or queue, answer as qBittorrent does.
+
+The answer comes as soon as the items are in the ledger (record first: from then on nothing is
+lost), whatever state the instances are in; the courier (``gateway.courier``) delivers them in
+batches right after, and the watch loop's drain on recovery when no instance is usable.
+Input qBittorrent would refuse is
+answered as qBittorrent 4.x answers it: a file that is not a torrent is 415 ``Error: '<name>' is
+not a valid torrent file.``; a request with nothing valid (malformed magnets, no urls) is
+``Fails.``. URL lines are never read as file paths (a client must not read the gateway's disk).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from qbfailover.core.items import Item, link_item, parse_torrent
+from qbfailover.core.outcomes import ItemResult
+from qbfailover.errors import ItemError, StoreError
+from qbfailover.gateway.service import Gateway, Reply, Upload, text
+from qbfailover.gateway.view import waiting_torrent
+from qbfailover.ledger.base import NewEntry
+from qbfailover.qbt.options import AddOptions
+
+__all__ = ["add", "show"]
+
+log = logging.getLogger("qbfailover.serve")
+
+
+def _parse(form: Mapping[str, str], files: list[tuple[str, Upload]]) -> tuple[list[Item], str | None, int]:
+    items: list[Item] = []
+    invalid = 0
+    for line in form.get("urls", "").split("\n"):
+        if not line.strip():
+            continue
+        try:
+            items.append(link_item(line.strip()))
+        except ItemError:
+            invalid += 1
+    bad_file = None
+    for _field, (filename, content) in files:
+        try:
+            items.append(parse_torrent(content, source=filename or "upload.torrent"))
+        except ItemError:
+            bad_file = bad_file or filename
+    return items, bad_file, invalid
+
+
+async def add(gw: Gateway, form: Mapping[str, str], files: list[tuple[str, Upload]]) -> Reply:
+    """Record the request's items with its options, wake the courier, answer."""
+    items, bad_file, invalid = _parse(form, [f for f in files if f[0] == "torrents"])
+    if items:
+        options = AddOptions.from_form(form).as_dict()
+        try:
+            gw.client.ledger.record(
+                [
+                    NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options=options)
+                    for i in items
+                ],
+                reason="received",
+                claim=False,
+            )
+        except StoreError as exc:
+            log.error("add not recorded: %s", exc)
+            return text(500, f"qbfailover: the add could not be recorded ({exc})")
+        if gw.courier is not None:
+            gw.courier.poke()
+        gw.view.invalidate()
+        if invalid:
+            log.info("torrents/add: %d invalid line(s) ignored", invalid)
+    if bad_file is not None:
+        return text(415, f"Error: '{bad_file}' is not a valid torrent file.")
+    return text(200, "Ok." if items else "Fails.")
+
+
+def show(gw: Gateway, results: list[ItemResult]) -> None:
+    """Put delivered items into the view at once, so a client polling for its hash finds it."""
+    for r in results:
+        if r.state == "delivered" and r.instance and r.infohash and r.id is not None:
+            entry = gw.client.ledger.get(r.id)
+            if entry is not None:
+                t = waiting_torrent(entry, r.infohash[:40])
+                t["state"] = "metaDL"
+                t.pop("qbfailover_queued", None)
+                gw.view.note_delivered(r.instance, t)

@@ -1,0 +1,227 @@
+"""The merged view: every torrent of every instance once, what an unreachable one last said, and the queue.
+
+Each instance's ``torrents/info`` is fetched on its own session (concurrently, bounded by the
+health deadline) and kept; when an instance cannot be reached its last list stays, so a torrent
+never vanishes from a client's view because the VPN dropped. An instance whose last fetch failed
+is re-tried in the background instead of being waited for, so polling clients never pay its
+timeout. Pending ledger rows appear as torrents in a waiting state with the name from the magnet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from qbfailover.config import InstanceConfig
+from qbfailover.errors import InstanceError, QbFailoverError
+from qbfailover.gateway.listing import WAITING_STATE, Listed, split_list
+from qbfailover.ledger.base import Entry
+
+if TYPE_CHECKING:
+    from qbfailover.engine.client import AsyncResilientClient
+
+__all__ = ["MergedView", "waiting_torrent"]
+
+Torrent = dict[str, Any]
+
+
+_LIBC: list[ctypes.CDLL] = []
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    if not _LIBC:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            # Megabyte-sized buffers (a 10,000-torrent list, its reply) straight from mmap, always:
+            # glibc otherwise raises this threshold after the first big free, serves the next ones
+            # from its heap, and keeps that high-water mark as RSS long after they are gone.
+            libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+        except (OSError, AttributeError):
+            return None
+        _LIBC.append(libc)
+    return _LIBC[0]
+
+
+def _give_back_memory() -> None:
+    """Return freed heap to the OS (glibc): the lists of every instance are replaced each refresh."""
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            libc.malloc_trim(0)
+
+
+def waiting_torrent(entry: Entry, hash_: str) -> Torrent:
+    """A pending ledger row as torrents/info shows it: zero progress, a waiting state, its options."""
+    options = entry.options
+    paused = bool(options.get("paused"))
+    return {
+        "hash": hash_,
+        "infohash_v1": entry.key if len(entry.key) == 40 else "",
+        "infohash_v2": entry.key if len(entry.key) == 64 else "",
+        "name": str(options.get("rename") or entry.name),
+        "state": "pausedDL" if paused else WAITING_STATE,
+        "category": str(options.get("category") or ""),
+        "tags": str(options.get("tags") or ""),
+        "save_path": str(options.get("savepath") or ""),
+        "content_path": "",
+        "download_path": "",
+        "magnet_uri": entry.payload.decode(errors="replace") if entry.kind == "magnet" else "",
+        "added_on": int(entry.created_at),
+        "completion_on": -1,
+        "progress": 0.0,
+        "size": 0,
+        "total_size": 0,
+        "downloaded": 0,
+        "uploaded": 0,
+        "amount_left": 0,
+        "dlspeed": 0,
+        "upspeed": 0,
+        "eta": 8640000,
+        "ratio": 0.0,
+        "ratio_limit": -2,
+        "seeding_time": 0,
+        "seeding_time_limit": -2,
+        "inactive_seeding_time_limit": -2,
+        "num_seeds": 0,
+        "num_leechs": 0,
+        "priority": 0,
+        "auto_tmm": False,
+        "force_start": False,
+        "seq_dl": False,
+        "f_l_piece_prio": False,
+        "super_seeding": False,
+        "tracker": "",
+        "last_activity": 0,
+        "qbfailover_queued": True,
+    }
+
+
+class MergedView:
+    """Per-instance last-known torrent lists plus the ledger's pending rows, merged on demand."""
+
+    def __init__(
+        self, client: AsyncResilientClient, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._clock = clock
+        self.known: dict[str, dict[str, Listed]] = {name: {} for name in client.settings.names}
+        self.reachable: dict[str, bool] = {}
+        self.on_reachable: Callable[[InstanceConfig], Any] | None = None
+        self.on_listed: Callable[[InstanceConfig], Any] | None = None
+        self._fetched_at = -1e18
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Torrents just delivered, kept until a list fetched after the delivery shows them: a list
+        # requested before it would otherwise hide them (they are no longer pending either).
+        self._recent: dict[str, dict[str, tuple[Listed, float]]] = {}
+        _libc()  # set the allocator up before the first big list
+
+    def invalidate(self) -> None:
+        """The next read fetches again (after an add or a command changed what instances hold)."""
+        self._fetched_at = -1e18
+
+    async def refresh(self) -> None:
+        """Fetch every instance's list unless fetched within ``ttl``; wait only for the healthy ones."""
+        if self._clock() - self._fetched_at < self.ttl:
+            return
+        waits = []
+        for cfg in self.client.settings.by_priority:
+            task = self._inflight.get(cfg.name)
+            if task is None or task.done():
+                task = asyncio.create_task(self._fetch(cfg))
+                self._inflight[cfg.name] = task
+            if self.reachable.get(cfg.name, True):
+                waits.append(task)
+        if waits:
+            await asyncio.wait(waits, timeout=self.client.settings.deadline + 0.5)
+        self._fetched_at = self._clock()
+
+    async def _fetch(self, cfg: InstanceConfig) -> None:
+        started = self._clock()
+        ui = self.client.webui(cfg)
+        deadline = self.client.settings.deadline
+        try:
+            # No wait_for here: its inner task would keep the (megabytes of) reply alive as its
+            # result; the session's timeouts, clamped to the deadline, bound the call instead.
+            resp = await ui.request("GET", "torrents/info", idempotent=True, timeout=deadline)
+            torrents = {t.hash: t for t in split_list(resp.text)} if resp.status_code == 200 else None
+            del resp
+        except (InstanceError, ValueError):
+            torrents = None
+        if torrents is None:
+            self.reachable[cfg.name] = False
+            return
+        was = self.reachable.get(cfg.name)
+        self.reachable[cfg.name] = True
+        recent = self._recent.get(cfg.name, {})
+        for h, (t, noted) in list(recent.items()):
+            if h in torrents or noted < started:
+                del recent[h]  # this list was asked for after the delivery: it is the truth
+            else:
+                torrents[h] = t
+        self.known[cfg.name] = torrents
+        _give_back_memory()
+        if was is False and self.on_reachable is not None:
+            with contextlib.suppress(QbFailoverError):
+                await self.on_reachable(cfg)
+        if self.on_listed is not None:
+            with contextlib.suppress(QbFailoverError):
+                await self.on_listed(cfg)
+
+    def note_delivered(self, instance: str, torrent: Torrent) -> None:
+        """Show a torrent just delivered before the instance's next list (never hide a fresh add)."""
+        listed = Listed.of(torrent)
+        self.known.setdefault(instance, {}).setdefault(listed.hash, listed)
+        self._recent.setdefault(instance, {})[listed.hash] = (listed, self._clock())
+        self.invalidate()
+
+    def forget(self, instance: str, hashes: set[str] | None) -> None:
+        """Drop deleted torrents from an instance's last-known list (``None``: all of them)."""
+        if hashes is None:
+            self.known[instance] = {}
+            self._recent.pop(instance, None)
+        else:
+            for h in hashes:
+                self.known.get(instance, {}).pop(h, None)
+                self._recent.get(instance, {}).pop(h, None)
+        self.invalidate()
+
+    def locate(self, hash_: str) -> str | None:
+        """The instance that holds ``hash_`` (by priority when two do), from the last lists."""
+        h = hash_.lower()
+        for cfg in self.client.settings.by_priority:
+            if h in self.known.get(cfg.name, {}):
+                return cfg.name
+        return None
+
+    def pending(self) -> dict[str, Entry]:
+        """Pending ledger rows by the hash qBittorrent will show for them (v2: its first 40 hex)."""
+        out: dict[str, Entry] = {}
+        for entry in self.client.ledger.list(states=("pending",)):
+            if entry.kind != "url":
+                out[entry.key[:40]] = entry
+        return out
+
+    def torrents(self) -> list[Listed]:
+        """Every torrent once: instances by priority (the first holder wins), then waiting items."""
+        seen: set[str] = set()
+        out: list[Listed] = []
+        for cfg in self.client.settings.by_priority:
+            for h, t in self.known.get(cfg.name, {}).items():
+                if h not in seen:
+                    seen.add(h)
+                    out.append(t)
+        for h, entry in self.pending().items():
+            if h not in seen:
+                out.append(Listed.of(waiting_torrent(entry, h)))
+        return out
