@@ -28,7 +28,9 @@ from qbfailover.core.items import parse_magnet
 from qbfailover.ledger.sqlite import Ledger, NewEntry
 
 from . import baselines
+from .gateway import fig_gateway
 from .lab import PRIMARY_HOST, REPO, VPN_GATEWAY, BenchError, Lab, Raw, raw
+from .postgres import fig_postgres
 from .table import Row, sample
 
 T = TypeVar("T")
@@ -712,4 +714,6 @@ FIGURES: dict[str, Callable[[Lab, Plan], list[Row]]] = {
     "4": fig_queue,
     "5": fig_cli,
     "6": fig_watch,
+    "7": fig_gateway,
+    "8": fig_postgres,
 }

@@ -201,3 +201,23 @@ def topology(qbt_factory: Callable[..., QbtInstance], tmp_path: Path) -> Topolog
     primary = qbt_factory("primary", PRIMARY_HOST, WEBUI_PORT)
     secondary = qbt_factory("secondary", SECONDARY_HOST, WEBUI_PORT, password=primary.password)
     return Topology(primary, secondary, tmp_path / "ledger.sqlite3")
+
+
+# --- PostgreSQL (the shared ledger): one throwaway cluster per session, a database per test ------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A PostgreSQL cluster on 127.0.0.1 (Debian's binaries, run unprivileged), for the session."""
+    from pgcluster import find_pg_bin, running_cluster
+
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/bootstrap installs it: apt-get install postgresql)")
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """The URL of a fresh, empty database in the session's cluster."""
+    return str(pg_cluster.new_database())

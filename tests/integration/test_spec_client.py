@@ -128,9 +128,9 @@ def test_scenario_1_vpn_drops_then_returns(topology: Topology, spec_env: Path, f
 
 
 def test_scenario_2_secondary_crashes(topology: Topology, spec_env: Path) -> None:
-    """Spec scenario 2: the secondary's process ends → it reports an error, the primary carries on."""
+    """Spec scenario 2: the secondary's process dies → it reports an error, the primary carries on."""
     links = [magnet(i, "spec-sec-down") for i in range(3)]
-    topology.secondary.stop()
+    topology.secondary.kill()
 
     async def go() -> None:
         async with client_for(topology, spec_env) as client:
@@ -299,8 +299,11 @@ def test_corrupt_queue_file_is_set_aside_and_its_links_delivered(
     assert any("not valid JSON" in e and "\n" not in e for e in errors)
 
 
-def test_frozen_primary_bounded_and_no_duplicate(topology: Topology, spec_env: Path) -> None:
-    """A SIGSTOPped primary: the call goes to the secondary; after the thaw, nothing is added twice."""
+def test_frozen_primary_goes_to_the_secondary_and_is_never_added_twice(
+    topology: Topology, spec_env: Path
+) -> None:
+    """A SIGSTOPped primary: the call goes on to the secondary (bench/ measures how soon); after the
+    thaw, nothing is added twice."""
     links = [magnet(i, "spec-frozen") for i in range(3)]
     topology.primary.freeze()
 
@@ -368,3 +371,59 @@ def test_vpn_health_checker_up_down_and_waiting(faults: None) -> None:
         assert checker.is_connected is True
 
     run(go())
+
+
+def test_each_call_in_its_own_event_loop(topology: Topology, spec_env: Path) -> None:
+    """``asyncio.run`` per call on one client (as the spec's docs do): each works, nothing leaks."""
+    client = client_for(topology, spec_env)
+    links = [magnet(i, "spec-loops") for i in range(2)]
+    assert asyncio.run(client.perform_health_check())["primary"] == "OK"
+    assert asyncio.run(client.add_torrents_with_fallback(links, max_retries=0)) == (links, [], [])
+    assert asyncio.run(client.process_queue_file()) == ([], [])
+    asyncio.run(client.aclose())
+
+
+def test_queued_torrent_file_stays_in_the_ledger_not_the_file(
+    topology: Topology, spec_env: Path, faults: None, tmp_path: Path
+) -> None:
+    """A .torrent path queued during an outage: the file holds only links; the ledger delivers it."""
+    from harness import bencode
+
+    info = {b"length": 5, b"name": b"queued-book.bin", b"piece length": 16384, b"pieces": b"\x01" * 20}
+    path = tmp_path / "queued-book.torrent"
+    path.write_bytes(bencode({b"info": info}))
+    link = magnet(0, "spec-with-file")
+    topology.secondary.stop()
+
+    async def go() -> None:
+        async with client_for(topology, spec_env) as client:
+            with blackholed(VPN_GATEWAY):
+                assert await client.add_torrents_with_fallback([link, str(path)]) == (
+                    [],
+                    [],
+                    [link, str(path)],
+                )
+            assert json.loads(spec_env.read_text())["magnets"] == [link]
+            successful, failed = await client.process_queue_file()
+        assert failed == [] and link in successful and len(successful) == 2
+        assert not spec_env.exists()
+        assert len(await hashes_on(topology.primary)) == 2
+
+    run(go())
+
+
+def test_unwritable_queue_file_still_returns_the_lists(
+    topology: Topology, spec_env: Path, faults: None
+) -> None:
+    """The queue file cannot be written: one logged error, the call returns, the ledger holds all."""
+    links = [magnet(i, "spec-nofile") for i in range(2)]
+    topology.secondary.stop()
+
+    async def go() -> None:
+        client = client_for(topology, spec_env.parent / "missing-dir" / "q.json")
+        async with client:
+            with blackholed(VPN_GATEWAY):
+                assert await client.add_torrents_with_fallback(links) == ([], [], links)
+
+    run(go())
+    assert pending_count(topology) == len(links)

@@ -11,6 +11,7 @@ ResilientQBittorrentClient" lists it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from qbfailover.core.health import HealthReport
 from qbfailover.core.items import Item, link_item, short
 from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.engine.client import AsyncResilientClient
-from qbfailover.errors import ItemError
+from qbfailover.errors import ItemError, StoreError
 from qbfailover.ledger import LedgerBackend
 from qbfailover.ledger.queue_mirror import QueueMirror
 
@@ -89,6 +90,7 @@ class ResilientQBittorrentClient:
         self._ledger = ledger
         self._transports = transports
         self._engine: AsyncResilientClient | None = None
+        self._engine_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return (
@@ -101,11 +103,20 @@ class ResilientQBittorrentClient:
 
     @property
     def engine(self) -> AsyncResilientClient:
-        """The engine behind the spec's calls (opened on first use, closed by ``aclose``)."""
+        """The engine behind the spec's calls (opened on first use, closed by ``aclose``).
+
+        Its sessions belong to one event loop; a caller that runs each call in its own
+        ``asyncio.run`` gets a fresh engine per loop (the ledger is reopened, nothing is lost).
+        """
+        loop = _running_loop()
+        if self._engine is not None and loop is not None and self._engine_loop is not loop:
+            self._engine.drop()  # its loop is gone: its connections cannot be closed politely
+            self._engine = None
         if self._engine is None:
             self._engine = AsyncResilientClient(
                 self.settings, ledger=self._ledger, transports=self._transports
             )
+            self._engine_loop = loop
         return self._engine
 
     @property
@@ -117,7 +128,10 @@ class ResilientQBittorrentClient:
         """Close the sessions and the ledger; the client reopens itself if used again."""
         if self._engine is not None:
             engine, self._engine = self._engine, None
-            await engine.aclose()
+            if self._engine_loop is _running_loop():
+                await engine.aclose()
+            else:
+                engine.drop()  # opened under an event loop that has ended
 
     async def __aenter__(self) -> Self:
         """``async with`` closes the client however the block ends."""
@@ -151,7 +165,7 @@ class ResilientQBittorrentClient:
         the queue, so any value from 1 up gives the same result.
         """
         if max_retries < 1:
-            raise ValueError("max_retries must be at least 1 (it bounds the attempts per instance)")
+            log.debug("max_retries=%s: one attempt per instance is the least there is", max_retries)
         links = [str(link) for link in magnet_links]
         before = self.engine.last_health
         result = await self.engine.add_torrents(links, savepath=self.savepath, category=self.category)
@@ -160,10 +174,8 @@ class ResilientQBittorrentClient:
         self._log_failed(result)
         queued = result.queued
         if queued:
-            salvaged = self._mirror.merge(queued)
-            if salvaged:
-                await self.engine.add_torrents(salvaged, savepath=self.savepath, category=self.category)
             log.warning("%d magnet(s) queued: %s", len(queued), self._queue_note(result))
+            await self._mirror_queued(queued)
         return result.successful, result.failed, queued
 
     async def process_queue_file(self) -> tuple[list[str], list[str]]:
@@ -205,6 +217,21 @@ class ResilientQBittorrentClient:
 
     # --- helpers ------------------------------------------------------------------------------
 
+    async def _mirror_queued(self, queued: list[str]) -> None:
+        """Merge the queued links into the spec's file; the ledger already holds them all.
+
+        Only links go there (a .torrent path is no magnet for a person to paste, and the ledger
+        delivers it); a file that cannot be written is logged, never raised, as in the spec.
+        """
+        links = [q for q in queued if _is_link(q)]
+        try:
+            salvaged = self._mirror.merge(links)
+        except StoreError as exc:
+            log.error("%s; the queued items are safe in the ledger (qbfailover queue list)", exc)
+            return
+        if salvaged:
+            await self.engine.add_torrents(salvaged, savepath=self.savepath, category=self.category)
+
     def _note(self, report: HealthReport) -> None:
         self.last_report = report
         self.health.clear()
@@ -220,6 +247,21 @@ class ResilientQBittorrentClient:
     def _queue_note(result: AddResult) -> str:
         reasons = sorted({r.reason for r in result.items if r.state == "queued"})
         return "; ".join(reasons)[:300]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _is_link(text: str) -> bool:
+    try:
+        link_item(text)
+    except ItemError:
+        return False
+    return True
 
 
 def _identity(link: str) -> str:

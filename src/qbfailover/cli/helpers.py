@@ -49,6 +49,27 @@ ConfigOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the stable JSON document instead of text.")]
+# watch's and serve's automatic failback (see engine.failback_auto)
+FailbackOpt = Annotated[
+    bool,
+    typer.Option("--failback", help="Move items back to the primary once it has been healthy for a while."),
+]
+FailbackSettleOpt = Annotated[
+    float,
+    typer.Option(
+        "--failback-settle",
+        min=0.0,
+        help="Seconds the primary must stay healthy before --failback moves items.",
+    ),
+]
+FailbackGraceOpt = Annotated[
+    float,
+    typer.Option(
+        "--failback-grace",
+        min=0.0,
+        help="Seconds between adding an item to the primary and removing it from the secondary.",
+    ),
+]
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:

@@ -15,7 +15,16 @@ from typing import Annotated
 
 import typer
 
-from qbfailover.cli.helpers import EXIT_USAGE, ConfigOpt, errors_as_lines, fail, settings_from
+from qbfailover.cli.helpers import (
+    EXIT_USAGE,
+    ConfigOpt,
+    FailbackGraceOpt,
+    FailbackOpt,
+    FailbackSettleOpt,
+    errors_as_lines,
+    fail,
+    settings_from,
+)
 from qbfailover.config.model import WATCH_INTERVAL
 from qbfailover.errors import ConfigError
 from qbfailover.observe.logs import LOG_FORMATS, setup_logging
@@ -47,28 +56,9 @@ def serve(
     interval: Annotated[
         float, typer.Option("--interval", "-i", min=0.01, help="Seconds between health checks.")
     ] = WATCH_INTERVAL,
-    failback: Annotated[
-        bool,
-        typer.Option(
-            "--failback", help="Move items back to the primary once it has been healthy for a while."
-        ),
-    ] = False,
-    failback_settle: Annotated[
-        float,
-        typer.Option(
-            "--failback-settle",
-            min=0.0,
-            help="Seconds the primary must stay healthy before --failback moves items.",
-        ),
-    ] = 300.0,
-    failback_grace: Annotated[
-        float,
-        typer.Option(
-            "--failback-grace",
-            min=0.0,
-            help="Seconds between adding an item to the primary and removing it from the secondary.",
-        ),
-    ] = 10.0,
+    failback: FailbackOpt = False,
+    failback_settle: FailbackSettleOpt = 300.0,
+    failback_grace: FailbackGraceOpt = 10.0,
     log_format: Annotated[str, typer.Option("--log-format", help="Log line format: text or json.")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     config: ConfigOpt = None,

@@ -85,8 +85,7 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
         detail = f"  {escape(inst['detail'])}" if inst["detail"] and inst["status"] != "OK" else ""
         word = inst["health"].split(":", 1)[0]  # the spec client's word; its reason is the detail
         lines.append(
-            f"{inst['name'] + ':':<11} {mark} {word:<14} {ver:<8} {lat:>8}  "
-            f"{escape(inst['url'])}{detail}"
+            f"{inst['name'] + ':':<11} {mark} {word:<14} {ver:<8} {lat:>8}  {escape(inst['url'])}{detail}"
         )
     q = doc["queue"]
     queue_text = f"{q['pending']} pending, oldest {_when(q['oldest'])}" if q["pending"] else "no queued items"

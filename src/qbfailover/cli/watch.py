@@ -5,8 +5,8 @@ commands, so ``qbfailover --help`` stays fast; ``observe.logs`` is imported at m
 ``watch --help`` shows its log formats, and the engine only when ``watch`` runs.
 
 Exit codes: ``watch`` 0 after a clean stop (SIGTERM/SIGINT), 5 if it cannot start (bad settings,
-metrics port taken, apprise missing), 2 for a bad ``--log-format``/``--log-level``; ``doctor`` 0
-all PASS, 1 some WARN, 2 some FAIL.
+metrics port taken, apprise missing), 2 for a bad ``--log-format``/``--log-level``/``--base-path``;
+``doctor`` 0 all PASS, 1 some WARN, 2 some FAIL.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import typer
 from qbfailover.cli.helpers import (
     EXIT_USAGE,
     ConfigOpt,
+    FailbackGraceOpt,
+    FailbackOpt,
+    FailbackSettleOpt,
     JsonOpt,
     emit_json,
     errors_as_lines,
@@ -44,14 +47,27 @@ def watch(
             "--metrics-port",
             min=0,
             max=65535,
-            help="Serve /metrics and /status on this port (0: no server).",
+            help="Serve the status page, /metrics and /status on this port (0: no server).",
             envvar="QBFAILOVER_METRICS_PORT",
         ),
     ] = 9911,
     metrics_address: Annotated[
         str,
-        typer.Option("--metrics-address", help="Address to bind the metrics server to."),
+        typer.Option(
+            "--metrics-address", help="Address to bind the metrics server and status page to (loopback)."
+        ),
     ] = "127.0.0.1",
+    base_path: Annotated[
+        str,
+        typer.Option(
+            "--base-path",
+            help="URL path the status page is served under behind a reverse proxy (e.g. /qbfailover).",
+            envvar="QBFAILOVER_BASE_PATH",
+        ),
+    ] = "",
+    failback: FailbackOpt = False,
+    failback_settle: FailbackSettleOpt = 300.0,
+    failback_grace: FailbackGraceOpt = 10.0,
     log_format: Annotated[str, typer.Option("--log-format", help=_LOG_FORMAT_HELP)] = "text",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     config: ConfigOpt = None,
@@ -62,12 +78,28 @@ def watch(
     if log_level.upper() not in _LOG_LEVELS:
         fail("--log-level must be debug, info, warning or error", EXIT_USAGE)
     setup_logging(log_level, log_format)
+    from qbfailover.engine.failback_auto import AutoFailbackConfig
     from qbfailover.engine.watch import run_watch
 
+    if base_path and metrics_port:
+        from qbfailover.errors import ConfigError
+        from qbfailover.observe.page import normalise_base_path
+
+        try:
+            base_path = normalise_base_path(base_path)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
     with errors_as_lines():
         settings = settings_from(config)
         asyncio.run(
-            run_watch(settings, interval=interval, metrics_port=metrics_port, metrics_address=metrics_address)
+            run_watch(
+                settings,
+                interval=interval,
+                metrics_port=metrics_port,
+                metrics_address=metrics_address,
+                base_path=base_path,
+                failback=AutoFailbackConfig(failback_settle, failback_grace) if failback else None,
+            )
         )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlsplit
 
+from qbfailover.config.database import DatabaseUrl, parse_ledger_location
 from qbfailover.config.dotenv import environment
 from qbfailover.config.fields import (
     check_url,
@@ -96,9 +97,34 @@ def _from_env(values: Mapping[str, str]) -> Settings:
     )
 
 
-def _db_path(values: Mapping[str, str]) -> Path:
+def _db_path(values: Mapping[str, str]) -> Path | DatabaseUrl:
+    """QBFAILOVER_DB: a path, ``sqlite:///path`` or ``postgresql://...`` (the default: a local file)."""
     raw = values.get("QBFAILOVER_DB", "").strip()
-    return Path(raw).expanduser() if raw else default_db_path()
+    if not raw:
+        return default_db_path()
+    return parse_ledger_location(
+        raw,
+        "QBFAILOVER_DB",
+        values,
+        password_env=values.get("QBFAILOVER_DB_PASSWORD_ENV", "").strip() or None,
+        lease=values.get("QBFAILOVER_DB_LEASE"),
+    )
+
+
+def _db_from_toml(general: Mapping[str, object], env: Mapping[str, str], path: Path) -> Path | DatabaseUrl:
+    """``[settings] db`` (with ``db_password_env``, ``db_lease``), else the environment's."""
+    db = general.get("db")
+    if not db:
+        return _db_path(env)
+    password_env = general.get("db_password_env")
+    lease = general.get("db_lease")
+    return parse_ledger_location(
+        str(db),
+        f"{path}: settings.db",
+        env,
+        password_env=str(password_env) if password_env else None,
+        lease=None if lease is None else str(lease),
+    )
 
 
 def vpn_probe_from_text(text: str, key: str, timeout: float = 1.0) -> VpnProbeConfig:
@@ -155,11 +181,10 @@ def _from_toml(path: Path, env: Mapping[str, str]) -> Settings:
     general = doc.get("settings", {})
     if not isinstance(general, dict):
         raise ConfigError(f"{path}: [settings] must be a table")
-    db = general.get("db")
     return Settings(
         instances=tuple(instances),
         vpn=vpn,
-        db_path=Path(str(db)).expanduser() if db else _db_path(env),
+        db_path=_db_from_toml(general, env, path),
         deadline=positive_number(general, "deadline", 2.0, path, "settings"),
         cooldown=positive_number(general, "cooldown", 30.0, path, "settings"),
         auth_cooldown=positive_number(general, "auth_cooldown", 900.0, path, "settings"),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from qbfailover.config.database import DatabaseUrl
 from qbfailover.core import routing
 from qbfailover.errors import ConfigError
 
@@ -98,7 +99,8 @@ class Settings:
 
     instances: tuple[InstanceConfig, ...]
     vpn: VpnProbeConfig | None = None
-    db_path: Path = field(default_factory=lambda: default_db_path())
+    db_path: Path | DatabaseUrl = field(default_factory=lambda: default_db_path())
+    """The ledger: a SQLite file, or a shared PostgreSQL database (the name stays for callers)."""
     deadline: float = 2.0
     cooldown: float = 30.0
     auth_cooldown: float = 900.0

@@ -55,6 +55,9 @@ class AsyncResilientClient:
         self._webuis: dict[str, WebUI] = {}
         self._transports = transports or {}
         self.last_health: HealthReport | None = None
+        # Told every batch a drain (process_queue) finished, whoever drained: the gateway shows
+        # what was just delivered before the instance's next list does.
+        self.on_batch: Callable[[list[ItemResult]], None] | None = None
 
     # --- resources ----------------------------------------------------------------------------
 
@@ -79,6 +82,13 @@ class AsyncResilientClient:
         """Close every session, and the ledger if this client opened it."""
         for ui in self._webuis.values():
             await ui.aclose()
+        self._webuis.clear()
+        if self._owns_ledger and self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    def drop(self) -> None:
+        """Forget the sessions without closing them (their event loop is gone) and close the ledger."""
         self._webuis.clear()
         if self._owns_ledger and self._ledger is not None:
             self._ledger.close()
@@ -164,15 +174,21 @@ class AsyncResilientClient:
         savepath: str | None = None,
         paused: bool = False,
         rename: str | None = None,
+        options: AddOptions | None = None,
     ) -> AddResult:
-        """Record every item, then deliver it now or leave it queued; invalid input is rejected."""
-        options = AddOptions(
-            category=category,
-            tags=",".join(tags) if isinstance(tags, list | tuple) else tags,  # type: ignore[arg-type]
-            savepath=savepath,
-            paused=paused,
-            rename=rename,
-        )
+        """Record every item, then deliver it now or leave it queued; invalid input is rejected.
+
+        ``options``: a full :class:`AddOptions` (every torrents/add field, as the gateway passes a
+        client's add through); when given, the keyword options are ignored.
+        """
+        if options is None:
+            options = AddOptions(
+                category=category,
+                tags=",".join(tags) if isinstance(tags, list | tuple) else tags,  # type: ignore[arg-type]
+                savepath=savepath,
+                paused=paused,
+                rename=rename,
+            )
         result = AddResult()
         valid: list[tuple[str, Item]] = []
         for raw in items:
@@ -259,6 +275,8 @@ class AsyncResilientClient:
             outcomes = await deliver(self, pending, HealthRound(self, report=health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
+            if self.on_batch is not None:
+                self.on_batch([outcomes[p.entry.id] for p in pending])
             done += len(entries)
             if on_progress is not None:
                 on_progress(done, max(total, done))

@@ -6,9 +6,8 @@ transition if any (logged as one line, counted, notified), and a drain of due it
 instance is healthy. When an instance comes back, every pending item is made due at once: the
 backoff exists to spare a dead instance, and it is no longer dead.
 
-Stopping: the first SIGTERM/SIGINT ends the loop after the current step (a drain finishes the
-batch it is sending); a second one cancels that batch, whose unfinished items stay pending
-(their claims are released). Either way nothing recorded is lost.
+Stopping: the first SIGTERM/SIGINT ends the loop after the current step (a drain finishes its
+batch); a second one cancels that batch, whose items stay pending. Nothing recorded is lost.
 
 The decisions are pure functions in ``core.watchrules``; :class:`Watcher` does the I/O.
 """
@@ -37,12 +36,16 @@ from qbfailover.core.watchrules import (
     transition_level,
 )
 from qbfailover.errors import QbFailoverError
+from qbfailover.ledger import wait_for_work
 from qbfailover.observe.logs import event
+from qbfailover.observe.page_data import RECENT, TransitionRecord
 
 if TYPE_CHECKING:
     from qbfailover.engine.client import AsyncResilientClient
+    from qbfailover.engine.failback_auto import AutoFailback, AutoFailbackConfig
     from qbfailover.observe.metrics import Metrics
     from qbfailover.observe.notify import Notifier
+    from qbfailover.observe.page_data import ActivityTracker
 
 log = logging.getLogger("qbfailover.watch")
 
@@ -51,7 +54,11 @@ log = logging.getLogger("qbfailover.watch")
 
 
 class Watcher:
-    """Runs the cycles; ``status`` is the last status document (served at ``GET /status``)."""
+    """Runs the cycles; ``status`` is the last status document (served at ``GET /status``).
+
+    ``transitions`` keeps the last state changes (a tuple, swapped whole, so other threads read it
+    safely); ``activity``, when given, is refreshed after each cycle for the status page.
+    """
 
     def __init__(
         self,
@@ -61,13 +68,17 @@ class Watcher:
         metrics: Metrics | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
+        activity: ActivityTracker | None = None,
     ) -> None:
         self.client = client
+        self.failback: AutoFailback | None = None  # watch --failback: a batch after each cycle
         self.interval = interval
         self.metrics = metrics
         self.notifier = notifier
         self.clock = clock
         self.status: dict[str, object] | None = None
+        self.transitions: tuple[TransitionRecord, ...] = ()
+        self.activity = activity
         self.cycle = 0
         self.draining = False
         self._stop: asyncio.Event | None = None
@@ -76,6 +87,8 @@ class Watcher:
         self._state: State | None = None
         self._statuses: dict[str, Status] | None = None
         self._healthy: frozenset[str] | None = None
+        # Called once on the first stop request (``serve`` stops its HTTP server at once with it).
+        self.on_stop: Callable[[], None] | None = None
 
     # --- stopping -----------------------------------------------------------------------------
 
@@ -88,6 +101,8 @@ class Watcher:
             what = "finishing the batch in progress" if self.draining else "after the current check"
             event(log, logging.INFO, f"stopping ({why}): {what}", event="stopping", signal=why)
             self._stop.set()
+            if self.on_stop is not None:
+                self.on_stop()
         elif self._task is not None and not self._task.done():
             event(
                 log,
@@ -145,11 +160,15 @@ class Watcher:
             if cycles is not None and self.cycle >= cycles:
                 return
             remaining = self.interval - (time.monotonic() - started)
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), remaining)
-            else:
-                await asyncio.sleep(0)
+            # A ledger that announces new work (PostgreSQL's NOTIFY) ends the wait early: drain now.
+            while remaining > 0 and await wait_for_work(lambda: self.client.ledger, remaining, self._stop):
+                report = self.client.last_health
+                with contextlib.suppress(QbFailoverError):  # a failing ledger: the next cycle logs it
+                    n = self.client.ledger.counts()["pending"]
+                    if report is not None and should_drain(report, n):
+                        await self._drain(report, n)
+                remaining = self.interval - (time.monotonic() - started)
+            await asyncio.sleep(0)
 
     async def run_cycle(self) -> None:
         """One health check, its consequences, and a drain if one is due."""
@@ -183,9 +202,13 @@ class Watcher:
             await self._drain(report, counts.get("pending", 0))
             counts = ledger.counts()
             oldest = ledger.oldest_pending()
+        if self.failback is not None and not (self._stop is not None and self._stop.is_set()):
+            await self.failback.after_cycle(report)
         if self.metrics is not None:
             self.metrics.observe_queue(counts, oldest, self.clock())
         self.status = status_document(report, counts.get("pending", 0), oldest)
+        if self.activity is not None:
+            self.activity.refresh(ledger, self.status, self.transitions)
 
     def _note_instances(self, report: HealthReport) -> None:
         for change in instance_changes(self._statuses, report):
@@ -208,6 +231,7 @@ class Watcher:
 
         previous, self._state = self._state, report.state
         if previous is None:
+            self._remember(report, None, VERDICT_TEXT[report.state])
             event(
                 log,
                 logging.ERROR if report.state is State.BOTH_DOWN else logging.INFO,
@@ -221,6 +245,7 @@ class Watcher:
         if change is None:
             return
         old, new = change
+        self._remember(report, old, describe_transition(old, new, report.instances))
         event(
             log,
             transition_level(new),
@@ -236,6 +261,13 @@ class Watcher:
             from qbfailover.observe.notify import transition_notice
 
             self.notifier.send(transition_notice(old, new, report.instances, report.checked_at, doc))
+
+    def _remember(self, report: HealthReport, old: State | None, detail: str) -> None:
+        """Keep the last state changes for the status page (old is None for the first state)."""
+        record = TransitionRecord(
+            report.checked_at, str(old) if old else None, str(report.state), str(report.verdict), detail
+        )
+        self.transitions = (*self.transitions, record)[-RECENT:]
 
     async def _drain(self, report: HealthReport, pending: int) -> None:
         """Batches of due items until none is due, a batch fails, or a stop is requested."""
@@ -306,10 +338,13 @@ async def run_watch(
     metrics_port: int,
     metrics_address: str,
     cycles: int | None = None,
+    base_path: str = "",
+    failback: AutoFailbackConfig | None = None,
 ) -> None:
     """Wire the watcher to its client, metrics server and notifier; return after a clean stop."""
     from qbfailover import __version__
     from qbfailover.engine.client import AsyncResilientClient  # deferred: httpx, not needed for --help
+    from qbfailover.engine.failback_auto import auto_failback
 
     metrics: Metrics | None = None
     server = None
@@ -323,10 +358,25 @@ async def run_watch(
 
         # A ConfigError here (apprise missing, URL unknown) stops watch before anything runs.
         notifier = Notifier(settings, on_result=metrics.observe_notification if metrics else None)
+    activity = None
+    if metrics is not None:
+        from qbfailover.observe.page import refresh_seconds
+        from qbfailover.observe.page_data import ActivityTracker
+
+        activity = ActivityTracker()
     async with AsyncResilientClient(settings) as client:
-        watcher = Watcher(client, interval=interval, metrics=metrics, notifier=notifier)
-        if metrics is not None:
-            server = MetricsServer(metrics, lambda: watcher.status, metrics_address, metrics_port)
+        watcher = Watcher(client, interval=interval, metrics=metrics, notifier=notifier, activity=activity)
+        watcher.failback = auto_failback(client, failback, metrics, notifier, activity)
+        if metrics is not None and activity is not None:
+            server = MetricsServer(
+                metrics,
+                lambda: watcher.status,
+                metrics_address,
+                metrics_port,
+                page=lambda: activity.latest,
+                base_path=base_path,
+                refresh=refresh_seconds(interval),
+            )
             server.start()
         host, port = server.address if server is not None else ("", 0)
         event(

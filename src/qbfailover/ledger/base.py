@@ -31,10 +31,23 @@ from typing import Final, Protocol, Self
 
 from qbfailover.core.breaker import Guard
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "KINDS", "STATES", "Entry", "LedgerBackend", "NewEntry"]
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "KINDS",
+    "MOVE_COLUMNS",
+    "MOVE_STATES",
+    "STATES",
+    "Entry",
+    "LedgerBackend",
+    "Move",
+    "NewEntry",
+]
 
 KINDS: Final = frozenset({"magnet", "torrent", "url"})
 STATES: Final = ("pending", "delivered", "rejected")
+
+MOVE_STATES: Final = ("moving", "moved", "failed", "gone", "kept")
+"""A failback move: ``moving`` is open (a rerun resumes it); the others are its outcome."""
 
 DEFAULT_LEASE_SECONDS: Final = 120.0
 """How long a claim lasts without renewal: far above one batch (probe, add, confirm, mark)."""
@@ -82,6 +95,40 @@ class Entry:
     """Instances an add was sent to without a confirmed outcome: reconcile before re-adding."""
     claimed: bool = False
     """True if this worker holds a live lease on the row: it (and nobody else) may deliver it now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One failback move of a delivered item, as journaled: from, to, when, outcome."""
+
+    id: int
+    entry_id: int
+    source: str
+    target: str
+    state: str
+    """One of :data:`MOVE_STATES`."""
+    reason: str
+    started_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Sequence[object]) -> Move:
+        """A row of ``id, entry_id, source, target, state, reason, started_at, updated_at``
+        (:data:`MOVE_COLUMNS`), as both backends store it."""
+        return cls(
+            id=int(str(row[0])),
+            entry_id=int(str(row[1])),
+            source=str(row[2]),
+            target=str(row[3]),
+            state=str(row[4]),
+            reason=str(row[5]),
+            started_at=float(str(row[6])),
+            updated_at=float(str(row[7])),
+        )
+
+
+MOVE_COLUMNS: Final = "id, entry_id, source, target, state, reason, started_at, updated_at"
+"""The move journal's columns, in :meth:`Move.from_row`'s order."""
 
 
 class LedgerBackend(Protocol):
@@ -158,6 +205,32 @@ class LedgerBackend(Protocol):
         alone, so a stale report never resets its claim or backoff. Renews the rest of the
         batch this worker claimed last.
         """
+        ...
+
+    def amend_options(self, entry_id: int, options: dict[str, object]) -> bool:
+        """Replace a pending row's add options (the gateway's follow-up commands on a queued item).
+
+        Applies only to a row that is pending and that no other worker holds under a live lease;
+        True if it did. False (nothing changed) for a row that is delivered, rejected, gone or
+        held by another worker: the caller then acts on the instance instead. ``options`` must
+        be JSON-serialisable (``ValueError`` otherwise, nothing written).
+        """
+        ...
+
+    def journal_move(self, entry_id: int, *, source: str, target: str, state: str, reason: str = "") -> Move:
+        """Write a failback step durably before acting on it (record first, as for adds).
+
+        ``moving`` opens the entry's move, or returns the one already open unchanged (a rerun
+        resumes it, whatever ``source``/``target`` it names). Any other state closes the open
+        move (or records a closed one when none is open): ``moved`` also makes the entry
+        delivered on the move's target, so it is never moved again; ``failed``, ``gone`` (no
+        longer on the source: someone removed it) and ``kept`` leave the entry as it is.
+        An unknown state is ``ValueError``.
+        """
+        ...
+
+    def moves(self, *, open_only: bool = False, limit: int | None = None) -> builtins.list[Move]:
+        """Journaled moves, newest first; ``open_only``: those still ``moving`` (to resume)."""
         ...
 
     def get(self, entry_id: int) -> Entry | None:

@@ -8,10 +8,9 @@ yields to the first (``ON CONFLICT DO NOTHING``) and reads it back. None of thes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Final
 
-from qbfailover.ledger.base import MOVE_STATES, Move
+from qbfailover.ledger.base import MOVE_COLUMNS, MOVE_STATES, Move
 from qbfailover.ledger.postgres_conn import Connection
 from qbfailover.ledger.postgres_rows import ENTRIES
 from qbfailover.ledger.postgres_schema import SCHEMA
@@ -19,20 +18,7 @@ from qbfailover.ledger.postgres_schema import SCHEMA
 __all__ = ["journal", "select"]
 
 _MOVES: Final = f"{SCHEMA}.moves"
-_COLUMNS: Final = "id, entry_id, source, target, state, reason, started_at, updated_at"
-
-
-def _to_move(row: Sequence[Any]) -> Move:
-    return Move(
-        id=int(row[0]),
-        entry_id=int(row[1]),
-        source=str(row[2]),
-        target=str(row[3]),
-        state=str(row[4]),
-        reason=str(row[5]),
-        started_at=float(row[6]),
-        updated_at=float(row[7]),
-    )
+_COLUMNS: Final = MOVE_COLUMNS
 
 
 def _open_move(conn: Connection, entry_id: int) -> Any:
@@ -56,7 +42,7 @@ def journal(
         row = conn.execute(
             f"{insert} ON CONFLICT (entry_id) WHERE state = 'moving' DO NOTHING RETURNING {_COLUMNS}", values
         ).fetchone()
-        return _to_move(row if row is not None else _open_move(conn, entry_id))
+        return Move.from_row(row if row is not None else _open_move(conn, entry_id))
     row = _open_move(conn, entry_id)
     if row is None:
         row = conn.execute(f"{insert} RETURNING {_COLUMNS}", values).fetchone()
@@ -66,7 +52,7 @@ def journal(
             f"RETURNING {_COLUMNS}",
             (state, reason, now, int(row[0])),
         ).fetchone()
-    move = _to_move(row)
+    move = Move.from_row(row)
     if state == "moved":
         conn.execute(
             f"UPDATE {ENTRIES} SET instance = %s, reason = %s, updated_at = %s "
@@ -84,4 +70,4 @@ def select(conn: Connection, open_only: bool, limit: int | None) -> list[Move]:
     sql += " ORDER BY id DESC"
     if limit is not None:
         sql += " LIMIT %s"
-    return [_to_move(r) for r in conn.execute(sql, () if limit is None else (limit,)).fetchall()]
+    return [Move.from_row(r) for r in conn.execute(sql, () if limit is None else (limit,)).fetchall()]

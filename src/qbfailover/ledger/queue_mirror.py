@@ -14,6 +14,7 @@ handed back so the caller can record them.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -38,7 +39,8 @@ log = logging.getLogger("qbfailover.queue")
 SPEC_REASON = "VPN/qBittorrent unavailable"
 """The ``reason`` the spec's client writes; kept, since scripts may show or match it."""
 
-_MAGNET_IN_TEXT = re.compile(r"magnet:\?[^\s\"'<>\\,\]]+")
+# A magnet inside JSON text: up to the closing quote, JSON escapes (\/ \" \uXXXX) included.
+_MAGNET_IN_TEXT = re.compile(r'magnet:\?(?:[^"\\\s]|\\.)+')
 
 
 class QueueMirror:
@@ -119,7 +121,7 @@ class QueueMirror:
             raw = self.path.read_bytes().decode("utf-8", errors="replace")
         except OSError:
             raw = ""
-        salvaged = list(dict.fromkeys(_MAGNET_IN_TEXT.findall(raw)))
+        salvaged = list(dict.fromkeys(_unescape(m) for m in _MAGNET_IN_TEXT.findall(raw)))
         try:
             self.path.rename(aside)
         except OSError as exc:
@@ -146,6 +148,15 @@ class QueueMirror:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+def _unescape(found: str) -> str:
+    """A magnet as the JSON string meant it (``\\/`` is ``/``); as found if it is not valid JSON."""
+    try:
+        value = json.loads(f'"{found}"')
+    except ValueError:
+        return found
+    return value if isinstance(value, str) else found
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

@@ -29,8 +29,9 @@ from types import TracebackType
 
 from qbfailover.core.backoff import backoff_seconds
 from qbfailover.core.breaker import Guard
+from qbfailover.ledger import sqlite_moves as moves
 from qbfailover.ledger import sqlite_rows as rows
-from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, KINDS, STATES, Entry, NewEntry
+from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, KINDS, STATES, Entry, Move, NewEntry
 from qbfailover.ledger.owner import this_process
 from qbfailover.ledger.sqlite_file import check_existing_file, connect, store_error, upgrade_schema
 
@@ -301,6 +302,15 @@ class Ledger:
             )
             rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
 
+    def amend_options(self, entry_id: int, options: dict[str, object]) -> bool:
+        """Replace a pending row's options unless another worker holds it (see the protocol)."""
+        try:
+            text = json.dumps(options, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"options for #{entry_id} are not JSON-serialisable") from exc
+        with self._write("amending options") as conn:
+            return rows.amend_options(conn, entry_id, text, self._owner, self._clock())
+
     def get(self, entry_id: int) -> Entry | None:
         """The row with this id, or None: ``queue drop`` and the tests look rows up one by one."""
         with self._read() as conn:
@@ -323,13 +333,7 @@ class Ledger:
     def retry(self, entry_id: int | None) -> int:
         """Make one pending row (or all, with None) due now; returns how many were pending."""
         with self._write("retrying") as conn:
-            now = self._clock()
-            sql = "UPDATE entries SET next_attempt_at = ?, updated_at = ? WHERE state = 'pending'"
-            if entry_id is None:
-                cur = conn.execute(sql, (now, now))
-            else:
-                cur = conn.execute(sql + " AND id = ?", (now, now, entry_id))
-            return int(cur.rowcount)
+            return rows.retry(conn, entry_id, self._clock())
 
     def drop(self, entry_id: int) -> bool:
         """Delete a row for good (a person decided it); True if it existed."""
@@ -340,11 +344,7 @@ class Ledger:
     def purge_delivered(self, older_than_seconds: float) -> int:
         """Delete delivered rows older than this; returns how many. Never touches pending rows."""
         with self._write("purging") as conn:
-            cutoff = self._clock() - older_than_seconds
-            cur = conn.execute(
-                "DELETE FROM entries WHERE state = 'delivered' AND delivered_at < ?", (cutoff,)
-            )
-            return int(cur.rowcount)
+            return rows.purge_delivered(conn, self._clock() - older_than_seconds)
 
     # ------------------------------------------------------- guards and salt (see breaker.py)
 
@@ -362,13 +362,20 @@ class Ledger:
         """This ledger's random salt for credential fingerprints, created on first use."""
         if self._salt is None:
             with self._write("creating the salt") as conn:
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('salt', ?) ON CONFLICT (key) DO NOTHING",
-                    (secrets.token_bytes(16),),
-                )
-                row = conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-            self._salt = bytes(row[0])
+                self._salt = rows.salt(conn, secrets.token_bytes(16))
         return self._salt
+
+    # ------------------------------------------------------- failback's move journal
+
+    def journal_move(self, entry_id: int, *, source: str, target: str, state: str, reason: str = "") -> Move:
+        """Open, resume or close an entry's failback move (see the protocol)."""
+        with self._write("journaling a move") as conn:
+            return moves.journal(conn, entry_id, source, target, state, reason, self._clock())
+
+    def moves(self, *, open_only: bool = False, limit: int | None = None) -> builtins.list[Move]:
+        """Journaled moves, newest first (only the open ones with ``open_only``)."""
+        with self._read() as conn:
+            return moves.select(conn, open_only, limit)
 
     def list(
         self, *, states: Collection[str] = ("pending",), limit: int | None = None

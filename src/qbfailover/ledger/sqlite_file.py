@@ -68,6 +68,21 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     # 2: claims are leases, renewed by each of the owner's writes; finding a worker's claims
     # (renewal, freeing a dead worker's) must not scan.
     1: ("CREATE INDEX entries_claim_owner ON entries (claim_owner) WHERE claim_owner IS NOT NULL",),
+    # 3: failback's journal: each move of a delivered item is written before it is made.
+    2: (
+        """CREATE TABLE moves (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            entry_id    INTEGER NOT NULL,
+            source      TEXT    NOT NULL,
+            target      TEXT    NOT NULL,
+            state       TEXT    NOT NULL
+                                CHECK (state IN ('moving', 'moved', 'failed', 'gone', 'kept')),
+            reason      TEXT    NOT NULL DEFAULT '',
+            started_at  REAL    NOT NULL,
+            updated_at  REAL    NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX moves_open ON moves (entry_id) WHERE state = 'moving'",
+    ),
 }
 SCHEMA_VERSION: Final = 1 + len(_MIGRATIONS)
 
@@ -153,8 +168,10 @@ def check_existing_file(path: Path, busy_timeout: float) -> None:
     except sqlite3.Error as exc:
         raise store_error(exc, path, "opening", busy_timeout) from exc
     try:
-        app_id = int(ro.execute("PRAGMA application_id").fetchone()[0])
-        version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+        # One read transaction: a process creating the ledger at this moment is seen either
+        # before or after its commit, never half (tables already there, header not yet).
+        ro.isolation_level = None
+        ro.execute("BEGIN")
         tables = [
             str(row[0])
             for row in ro.execute(
@@ -162,6 +179,8 @@ def check_existing_file(path: Path, busy_timeout: float) -> None:
                 "AND name NOT LIKE 'sqlite_%' ORDER BY name"
             )
         ]
+        app_id = int(ro.execute("PRAGMA application_id").fetchone()[0])
+        version = int(ro.execute("PRAGMA user_version").fetchone()[0])
         if app_id == APPLICATION_ID and "entries" in tables:
             bad = str(ro.execute("PRAGMA quick_check(1)").fetchone()[0])
             if bad != "ok":

@@ -21,13 +21,17 @@ from qbfailover.ledger.owner import WorkerId, provably_dead
 __all__ = [
     "COLUMNS",
     "NOT_HELD_BY_OTHERS",
+    "amend_options",
     "chunks",
     "claim",
     "free_dead_claims",
     "load_guard",
     "marks",
     "not_held_by_others",
+    "purge_delivered",
     "renew_claims",
+    "retry",
+    "salt",
     "save_guard",
     "select",
     "to_entry",
@@ -173,4 +177,35 @@ def save_guard(conn: sqlite3.Connection, name: str, guard: Guard) -> None:
     conn.execute(
         "INSERT INTO guards (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data",
         (name, json.dumps(dataclasses.asdict(guard), sort_keys=True)),
+    )
+
+
+def amend_options(conn: sqlite3.Connection, entry_id: int, options: str, owner: str, now: float) -> bool:
+    """Set a pending row's options (JSON text) unless another worker holds it; True if it was set."""
+    cur = conn.execute(
+        "UPDATE entries SET options = ?, updated_at = ? "
+        f"WHERE id = ? AND state = 'pending' AND {NOT_HELD_BY_OTHERS}",
+        (options, now, entry_id, owner, now),
+    )
+    return cur.rowcount > 0
+
+
+def retry(conn: sqlite3.Connection, entry_id: int | None, now: float) -> int:
+    """Make one pending row (or all, with None) due now; how many were pending."""
+    sql = "UPDATE entries SET next_attempt_at = ?, updated_at = ? WHERE state = 'pending'"
+    if entry_id is None:
+        return int(conn.execute(sql, (now, now)).rowcount)
+    return int(conn.execute(sql + " AND id = ?", (now, now, entry_id)).rowcount)
+
+
+def salt(conn: sqlite3.Connection, fresh: bytes) -> bytes:
+    """The ledger's salt: ``fresh`` if none was stored yet, else the stored one."""
+    conn.execute("INSERT INTO meta (key, value) VALUES ('salt', ?) ON CONFLICT (key) DO NOTHING", (fresh,))
+    return bytes(conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0])
+
+
+def purge_delivered(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Delete delivered rows delivered before ``cutoff``; how many."""
+    return int(
+        conn.execute("DELETE FROM entries WHERE state = 'delivered' AND delivered_at < ?", (cutoff,)).rowcount
     )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +28,9 @@ from prometheus_client.exposition import generate_latest
 from qbfailover.core.health import HealthReport, State, Status, VpnStatus
 from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.errors import ConfigError
+
+if TYPE_CHECKING:
+    from qbfailover.observe.page_data import PageData
 
 DEFAULT_METRICS_PORT = 9911
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
@@ -141,6 +145,12 @@ class Metrics:
             "Watch cycles that failed (ledger unreadable and the like)",
             registry=reg,
         )
+        self.failback_moves = Counter(
+            "qbfailover_failback_moves",
+            "Failback moves made by watch --failback, by outcome",
+            ["outcome"],
+            registry=reg,
+        )
         for name in self.instances:
             for status in Status:
                 self.instance_status.labels(name, str(status)).set(0)
@@ -151,6 +161,11 @@ class Metrics:
             self.deliveries.labels(NO_INSTANCE, outcome)
         for state in State:
             self.state.labels(str(state)).set(0)
+
+    def observe_failback(self, outcomes: Sequence[str]) -> None:
+        """Count one automatic failback run's moves by outcome (moved, failed, kept, gone, moving)."""
+        for outcome in outcomes:
+            self.failback_moves.labels(outcome).inc()
 
     def observe_health(self, report: HealthReport) -> None:
         """Set every health series from one cycle's report (statuses are one-hot state sets)."""
@@ -197,7 +212,8 @@ class Metrics:
 
 
 class MetricsServer:
-    """``GET /metrics`` (Prometheus text format) and ``GET /status`` (the status --json document).
+    """``GET /metrics`` (Prometheus text format), ``GET /status`` (the status --json document) and
+    the status page at ``/`` (:mod:`qbfailover.observe.page`), all also under ``base_path``.
 
     A stdlib threading HTTP server in a daemon thread: scrapes never wait for the watch loop,
     which only swaps in a new status document after each cycle.
@@ -209,8 +225,15 @@ class MetricsServer:
         status: Callable[[], Mapping[str, object] | None],
         address: str = DEFAULT_METRICS_ADDRESS,
         port: int = DEFAULT_METRICS_PORT,
+        *,
+        page: Callable[[], PageData] | None = None,
+        base_path: str = "",
+        refresh: float = 5.0,
     ) -> None:
-        handler = _handler(metrics, status)
+        from qbfailover.observe.page import normalise_base_path
+
+        site = _Site(status, page, normalise_base_path(base_path), refresh)
+        handler = _handler(metrics, site)
         try:
             self._server = ThreadingHTTPServer((address, port), handler)
         except OSError as exc:
@@ -241,36 +264,89 @@ class MetricsServer:
         self._server.server_close()
 
 
-def _handler(
-    metrics: Metrics, status: Callable[[], Mapping[str, object] | None]
-) -> type[BaseHTTPRequestHandler]:
+@dataclass(frozen=True, slots=True)
+class _Site:
+    status: Callable[[], Mapping[str, object] | None]
+    page: Callable[[], PageData] | None
+    base_path: str
+    refresh: float
+
+    def page_data(self) -> PageData:
+        """The watcher's snapshot, or one made of the status document alone (no lists)."""
+        from qbfailover.observe.page_data import PageData
+
+        return self.page() if self.page is not None else PageData(status=self.status())
+
+    def local_path(self, path: str) -> str | None:
+        """``path`` without the base path (requests may come with or without it); None: redirect."""
+        base = self.base_path
+        if base and path == base:
+            return None
+        return path[len(base) :] if base and path.startswith(base + "/") else path
+
+
+def _handler(metrics: Metrics, site: _Site) -> type[BaseHTTPRequestHandler]:
+    from qbfailover.observe.page import ALLOWED_METHODS, SECURITY_HEADERS, respond
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "qbfailover"
         sys_version = ""
+        head_only = False
 
         def do_GET(self) -> None:
-            """Route /metrics, /status and / (anything else is a 404 with a hint)."""
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            """Route /metrics, /status and the page's paths (anything else is a 404 with a hint)."""
+            self.head_only = False
+            self._route()
+
+        def do_HEAD(self) -> None:
+            """GET's headers without the body (monitors check the page is up this way)."""
+            self.head_only = True
+            self._route()
+
+        def _route(self) -> None:
+            raw = self.path.split("?", 1)[0]
+            path = site.local_path(raw)
+            if path is None:  # the base path without its slash: relative links need the slash
+                self._send(308, "text/plain; charset=utf-8", b"", {"Location": site.base_path + "/"})
+            elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, metrics.render())
             elif path == "/status":
-                doc = status()
+                doc = site.status()
                 if doc is None:
                     body: Any = {"error": "no health check has completed yet"}
                     self._send(503, "application/json", json.dumps(body).encode())
                 else:
                     self._send(200, "application/json", json.dumps(doc, indent=2, default=str).encode())
-            elif path == "/":
-                self._send(200, "text/plain; charset=utf-8", b"qbfailover watch: /metrics /status\n")
+            elif (
+                page := respond(path, site.page_data, base_path=site.base_path, refresh=site.refresh)
+            ) is not None:
+                self._send(page.status, page.content_type, page.body, page.headers)
             else:
-                self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /status\n")
+                self._send(404, "text/plain; charset=utf-8", b"not found: try /, /metrics or /status\n")
 
-        def _send(self, code: int, content_type: str, body: bytes) -> None:
+        def refuse(self) -> None:
+            """The page is read-only: every method but GET and HEAD is 405."""
+            self._send(
+                405, "text/plain; charset=utf-8", b"read-only: GET or HEAD\n", {"Allow": ALLOWED_METHODS}
+            )
+
+        def __getattr__(self, name: str) -> Any:
+            # BaseHTTPRequestHandler looks up do_<METHOD>: unknown methods get 405 instead of 501.
+            if name.startswith("do_"):
+                return self.refuse
+            raise AttributeError(name)
+
+        def _send(
+            self, code: int, content_type: str, body: bytes, headers: Mapping[str, str] | None = None
+        ) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in {**SECURITY_HEADERS, **(headers or {})}.items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            if not self.head_only:
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Scrapes are not events: keep stderr for state changes."""

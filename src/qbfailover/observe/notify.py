@@ -94,6 +94,23 @@ def rejected_notice(items: Sequence[ItemResult], at: float) -> Notice:
     return Notice("rejected", f"qbfailover: {len(items)} item(s) rejected", body, Verdict.CRITICAL, payload)
 
 
+def failback_notice(target: str, moved: Sequence[str], left: Sequence[str], at: float) -> Notice:
+    """The notice for one automatic failback run: what moved back, and what did not and why."""
+    message = f"{len(moved)} item(s) moved back to {target}" + (f", {len(left)} not" if left else "")
+    payload: dict[str, object] = {
+        "event": "failback",
+        "target": target,
+        "moved": list(moved),
+        "not_moved": list(left),
+        "message": message,
+        "at": at,
+        "host": socket.gethostname(),
+    }
+    body = "\n".join([message, *moved[:5], *left[:5]])
+    severity = Verdict.WARNING if left else Verdict.INFO
+    return Notice("failback", f"qbfailover: {message}", body, severity, payload)
+
+
 def redact(url: str) -> str:
     """``scheme://host`` only: the rest of a notification URL is usually a token."""
     try:

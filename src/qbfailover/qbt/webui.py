@@ -273,6 +273,16 @@ class WebUI:
             found.update(info_hashes(self.name, resp.status_code, resp.text))
         return found
 
+    async def request(
+        self, method: str, path: str, *, idempotent: bool, timeout: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Any API call (``path`` under ``api/v2/``) on this session, as the gateway forwards one.
+
+        Only what the caller passes is sent (its params, form fields, files), never a client's
+        headers; a transport failure is Unreachable or, for a non-idempotent call, Uncertain.
+        """
+        return await self._call(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
+
     # --- the one non-idempotent call ----------------------------------------------------------
 
     async def add(self, items: Sequence[Item], options: AddOptions) -> AddReply:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 
@@ -195,16 +194,3 @@ def test_client_repr_and_attributes_never_show_the_password(tmp_path: Path, herm
         None,
     )
     assert client.health == initial_health()
-
-
-def test_max_retries_below_one_is_refused_before_anything_is_recorded(tmp_path: Path, hermetic: None) -> None:
-    client = ResilientQBittorrentClient("http://127.0.0.2:52095/", "u", "p", queue_file=tmp_path / "q.json")
-
-    async def go() -> None:
-        with pytest.raises(ValueError, match="max_retries"):
-            await client.add_torrents_with_fallback(["magnet:?xt=urn:btih:" + "a" * 40], max_retries=0)
-        await client.aclose()
-
-    asyncio.run(go())
-    assert client.health == initial_health()
-    assert not (tmp_path / "ledger.sqlite3").exists()

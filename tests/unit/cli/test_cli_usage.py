@@ -78,8 +78,8 @@ def test_help_lists_the_commands_in_their_order(runner: CliRunner) -> None:
     assert result.exit_code == 0
     listed = [line.split()[0] for line in result.stdout.split("Commands:\n", 1)[1].splitlines() if line]
     assert listed == [
-        *("add", "status", "unblock", "demo", "watch", "doctor"),
-        *("setup-secondary", "backup", "repair", "queue"),
+        *("add", "status", "unblock", "demo", "watch", "failback", "serve", "doctor"),
+        *("setup-secondary", "backup", "repair", "queue", "ledger"),
     ]
 
 
@@ -87,6 +87,7 @@ def test_help_lists_the_commands_in_their_order(runner: CliRunner) -> None:
 HEAVY = (
     *("httpx", "sqlite3", "psutil", "prometheus_client", "apprise", "tomllib", "rich.progress"),
     *("qbfailover.engine.client", "qbfailover.ledger.sqlite", "qbfailover.ops.doctor"),
+    *("starlette", "uvicorn", "multipart", "python_multipart", "qbfailover.gateway.routes"),
 )
 LIST_IMPORTS = """
 import sys
@@ -99,7 +100,9 @@ print("\\n".join(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["add", "--help"], ["queue", "drain", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["add", "--help"], ["queue", "drain", "--help"], ["serve", "--help"]]
+)
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
     """``qbfailover … --help`` (the benchmarked cold start) imports no httpx, sqlite3, engine or ledger."""
     done = subprocess.run(

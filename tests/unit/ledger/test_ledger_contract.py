@@ -1,6 +1,6 @@
 """The Ledger contract: every promise of ``LedgerBackend``, checked against each backend.
 
-One suite for all backends (SQLite today; PostgreSQL joins ``BACKENDS`` later). Several workers
+One suite for all backends (SQLite, and PostgreSQL on a throwaway cluster). Several workers
 share one store through ``store(name)``, each with its own owner id, and one hand-moved clock
 drives due times and leases, so nothing here sleeps.
 """
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from qbfailover.config import DatabaseUrl
 from qbfailover.core.breaker import Guard
 from qbfailover.ledger import Entry, Ledger, LedgerBackend, NewEntry
 from qbfailover.ledger.queuefile import QueueFile, read_queue_file, write_queue_file
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 LEASE = 120.0
 
 Store = Callable[[str], LedgerBackend]
@@ -41,12 +42,19 @@ def clock() -> FakeClock:
 def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
     """Opens workers (by owner name) on one shared store of the backend under test."""
     opened: list[LedgerBackend] = []
+    url = str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else ""
 
     def worker(name: str) -> LedgerBackend:
         backend: LedgerBackend
         if request.param == "sqlite":
             backend = Ledger(
                 tmp_path / "ledger.db", clock=clock, rng=lambda: 0.5, lease_seconds=LEASE, owner=name
+            )
+        elif request.param == "postgresql":
+            from qbfailover.ledger.postgres import PostgresLedger
+
+            backend = PostgresLedger(
+                DatabaseUrl(url), clock=clock, rng=lambda: 0.5, lease_seconds=LEASE, owner=name
             )
         else:  # pragma: no cover - a backend listed without a way to open it
             raise AssertionError(f"no opener for backend {request.param!r}")
@@ -491,3 +499,97 @@ def test_queue_file_import_and_export_through_the_protocol(a: LedgerBackend, tmp
     pending = a.list(states=("pending",))
     write_queue_file(out, QueueFile("now", "queued", [e.payload.decode() for e in pending]))
     assert read_queue_file(out).magnets == links[1:]
+
+
+def test_amend_options_changes_a_free_pending_row_only(a: LedgerBackend, b: LedgerBackend) -> None:
+    """amend_options() replaces a pending row's options; delivered, rejected and missing rows refuse."""
+    [e, f, g] = a.record([item(1), item(2), item(3)], reason="r", claim=False)
+    assert a.amend_options(e.id, {"category": "tv", "upLimit": "100"})
+    assert got(a, e.id).options == {"category": "tv", "upLimit": "100"}
+    assert got(a, e.id).state == "pending"
+    a.mark_delivered([f.id], instance="primary", reason="added")
+    assert not a.amend_options(f.id, {"category": "tv"})
+    assert got(a, f.id).options == item(2).options
+    a.mark_rejected(g.id, reason="bad")
+    assert not a.amend_options(g.id, {"category": "tv"})
+    assert not a.amend_options(999_999, {"category": "tv"})
+
+
+def test_amend_options_leaves_a_row_another_worker_holds(a: LedgerBackend, b: LedgerBackend) -> None:
+    """A row claimed by another live worker keeps its options; its own holder may amend it."""
+    [e] = a.record([item(1)], reason="r")
+    assert e.claimed
+    assert not b.amend_options(e.id, {"category": "tv"})
+    assert got(a, e.id).options == item(1).options
+    assert a.amend_options(e.id, {"category": "tv"})
+    assert got(b, e.id).options == {"category": "tv"}
+
+
+def test_amend_options_refuses_what_json_cannot_hold(a: LedgerBackend) -> None:
+    """Options that are not JSON-serialisable are a ValueError, and the row is unchanged."""
+    [e] = a.record([item(1)], reason="r", claim=False)
+    with pytest.raises(ValueError):
+        a.amend_options(e.id, {"bad": object()})
+    assert got(a, e.id).options == item(1).options
+
+
+# ------------------------------------------------------------------ failback's move journal
+
+
+def delivered(ledger: LedgerBackend, n: int, instance: str = "secondary") -> Entry:
+    [e] = ledger.record([item(n)], reason="received")
+    ledger.mark_delivered([e.id], instance=instance, reason="added")
+    return got(ledger, e.id)
+
+
+def test_journal_move_opens_once_and_resumes(a: LedgerBackend, b: LedgerBackend, clock: FakeClock) -> None:
+    """``moving`` opens a move; opening it again (a rerun, another worker) returns the open one."""
+    e = delivered(a, 1)
+    first = a.journal_move(e.id, source="secondary", target="primary", state="moving")
+    assert (first.entry_id, first.source, first.target, first.state) == (
+        e.id,
+        "secondary",
+        "primary",
+        "moving",
+    )
+    assert first.started_at == clock.now
+    clock.now += 5
+    again = b.journal_move(e.id, source="other", target="elsewhere", state="moving")
+    assert again == first
+    assert b.moves(open_only=True) == [first]
+
+
+def test_journal_move_moved_makes_the_entry_delivered_on_the_target(
+    a: LedgerBackend, clock: FakeClock
+) -> None:
+    """Closing a move as ``moved`` records from, to, when; the entry now names the target."""
+    e = delivered(a, 1)
+    opened = a.journal_move(e.id, source="secondary", target="primary", state="moving")
+    clock.now += 3
+    done = a.journal_move(e.id, source="secondary", target="primary", state="moved", reason="confirmed")
+    assert (done.id, done.state, done.reason, done.started_at, done.updated_at) == (
+        opened.id,
+        "moved",
+        "confirmed",
+        opened.started_at,
+        clock.now,
+    )
+    after = got(a, e.id)
+    assert (after.state, after.instance) == ("delivered", "primary")
+    assert a.moves(open_only=True) == []
+    assert a.moves() == [done]
+
+
+def test_journal_move_other_outcomes_leave_the_entry(a: LedgerBackend) -> None:
+    """``failed``, ``gone`` and ``kept`` close the move (or record a closed one) and change no entry."""
+    e, f, g = delivered(a, 1), delivered(a, 2), delivered(a, 3)
+    a.journal_move(e.id, source="secondary", target="primary", state="moving")
+    a.journal_move(e.id, source="secondary", target="primary", state="failed", reason="primary refused")
+    a.journal_move(f.id, source="secondary", target="primary", state="gone", reason="removed by the user")
+    a.journal_move(g.id, source="secondary", target="primary", state="kept", reason="complete")
+    history = a.moves()
+    assert [(m.entry_id, m.state) for m in history] == [(g.id, "kept"), (f.id, "gone"), (e.id, "failed")]
+    assert {got(a, x.id).instance for x in (e, f, g)} == {"secondary"}
+    assert a.moves(limit=1) == history[:1]
+    with pytest.raises(ValueError):
+        a.journal_move(e.id, source="secondary", target="primary", state="teleported")

@@ -59,6 +59,15 @@ def test_corrupt_file_is_set_aside_with_its_links_salvaged(tmp_path: Path) -> No
     assert aside.read_bytes() == original  # kept byte for byte
 
 
+def test_salvage_keeps_json_escaped_trackers_whole(tmp_path: Path) -> None:
+    """A private tracker's passkey URL, JSON-escaped (``\\/``), comes back whole from a corrupt file."""
+    link = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=A,B&tr=https://t.example/PASSKEY123/announce"
+    path = tmp_path / "q.json"
+    path.write_text('{"magnets": [' + json.dumps(link).replace("/", "\\/") + ', "magnet:?xt=urn:bt')
+    _, salvaged = QueueMirror(path).read()
+    assert salvaged[0] == link
+
+
 def test_merge_into_a_corrupt_file_starts_a_new_one_beside_it(tmp_path: Path) -> None:
     path = tmp_path / "q.json"
     path.write_text("[1, 2")

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -504,6 +505,7 @@ def test_schema_1_ledger_is_migrated_in_place_and_its_claims_still_count(db: Pat
         pid += 1
     with sqlite3.connect(db) as conn:  # what qbfailover of schema 1 wrote
         conn.execute("DROP INDEX entries_claim_owner")
+        conn.execute("DROP TABLE moves")
         conn.execute("PRAGMA user_version = 1")
         conn.executemany(
             "UPDATE entries SET claim_owner = ?, claim_until = ? WHERE id = ?",
@@ -517,9 +519,27 @@ def test_schema_1_ledger_is_migrated_in_place_and_its_claims_still_count(db: Pat
         assert [e.id for e in ledger.claim_due(limit=5)] == [dead.id, free.id]
         assert ledger.counts()["pending"] == 3
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "entries_claim_owner" in names
+        assert {"entries_claim_owner", "moves_open"} <= names
+    conn.close()
+
+
+def test_schema_2_ledger_gains_the_move_journal(db: Path, clock: FakeClock) -> None:
+    """A ledger of schema 2 keeps its rows and gets failback's moves table on first open."""
+    with Ledger(db, clock=clock) as ledger:
+        [e] = ledger.record([item(1)], reason="r", claim=False)
+    with sqlite3.connect(db) as conn:  # what qbfailover of schema 2 wrote
+        conn.execute("DROP TABLE moves")
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with Ledger(db, clock=clock) as ledger:
+        assert ledger.get(e.id) is not None
+        ledger.mark_delivered([e.id], instance="secondary", reason="added")
+        move = ledger.journal_move(e.id, source="secondary", target="primary", state="moving")
+        assert ledger.moves(open_only=True) == [move]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
 
 
@@ -713,3 +733,33 @@ def test_opening_waits_out_another_process_switching_a_new_file_to_wal(
     assert len(waits) == 1
     conn.close()
     other.close()
+
+
+def _open_fresh_files(folder: str, barrier: Any, rounds: int, errors: Any) -> None:
+    for n in range(rounds):
+        barrier.wait(30)
+        try:
+            Ledger(Path(folder) / f"fresh-{n}.db").close()
+        except StoreError as exc:
+            errors.put(str(exc))
+
+
+def test_many_processes_creating_one_ledger_at_once_all_open_it(tmp_path: Path) -> None:
+    """Eight processes opening the same new file at the same moment: each sees it before or after
+    its creation, never half-made ("not a qbfailover ledger"): the check reads one snapshot."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, errors = ctx.Barrier(8), ctx.Queue()
+    procs = [
+        ctx.Process(target=_open_fresh_files, args=(str(tmp_path), barrier, 25, errors)) for _ in range(8)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
