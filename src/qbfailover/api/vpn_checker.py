@@ -3,7 +3,7 @@
 Callers written for the spec construct it with ``gateway_ip=`` and await its two methods; the
 probe behind them is the engine's (ping, or ``tcp://``, ``http://``, ``interface:`` targets as
 ``QBITTORRENT_VPN_GATEWAY`` accepts them), bounded by ``timeout``. There is no built-in address:
-the spec's ``192.168.0.1`` default would ping whatever router a user happens to be on.
+the spec's built-in LAN-router default would ping whatever router a user happens to be on.
 """
 
 from __future__ import annotations

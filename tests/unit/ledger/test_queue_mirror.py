@@ -60,8 +60,9 @@ def test_corrupt_file_is_set_aside_with_its_links_salvaged(tmp_path: Path) -> No
 
 
 def test_salvage_keeps_json_escaped_trackers_whole(tmp_path: Path) -> None:
-    """A private tracker's passkey URL, JSON-escaped (``\\/``), comes back whole from a corrupt file."""
-    link = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=A,B&tr=https://t.example/PASSKEY123/announce"
+    """A URL parameter with a secret path (as a private tracker's passkey), JSON-escaped (``\\/``),
+    comes back whole from a corrupt file (a unit test: nothing is sent anywhere)."""
+    link = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=A,B&xs=https://t.example/PASSKEY123/x.torrent"
     path = tmp_path / "q.json"
     path.write_text('{"magnets": [' + json.dumps(link).replace("/", "\\/") + ', "magnet:?xt=urn:bt')
     _, salvaged = QueueMirror(path).read()

@@ -203,7 +203,7 @@ def test_failback_slot_renders_nothing_until_a_provider_exists() -> None:
 
 def test_urls_never_carry_credentials() -> None:
     """``user:password@``, queries and fragments are dropped before a URL reaches the page."""
-    assert public_url("http://admin:s3cret@10.0.0.1:8080/qbt/?token=abc#x") == "http://10.0.0.1:8080/qbt/"
+    assert public_url("http://admin:s3cret@127.0.0.5:8080/qbt/?token=abc#x") == "http://127.0.0.5:8080/qbt/"
     assert public_url("https://host/") == "https://host/"
     doc = status_doc()
     doc["instances"][0]["url"] = "http://admin:s3cret@127.0.0.2:52095/?key=k3y"
