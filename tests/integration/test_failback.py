@@ -233,7 +233,25 @@ def test_complete_torrent_stays_unless_included(topology: Topology, faults: None
     assert (folder / "seeding-book.bin").exists()  # complete data is never deleted
 
 
-def _watch_moves(db: Path, at_least: int, proc: subprocess.Popen[bytes]) -> int:
+def failback_cli(topology: Topology, stdout: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """``qbfailover failback --json`` as a separate process (to kill it, or stop an instance under it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "qbfailover", "failback", "--json", "--grace", str(GRACE)],
+        env=topology.env(),
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def rerun_leaves_all_on_the_primary(topology: Topology, links: list[str]) -> None:
+    """After an interrupted run, a rerun finishes: every item on the primary, none on the secondary."""
+    result = await failback(topology)
+    assert result.unfinished == 0
+    assert hashes_of(links) <= set(await torrents(topology.primary))
+    assert not hashes_of(links) & set(await torrents(topology.secondary))
+
+
+def watch_moves(db: Path, at_least: int, proc: subprocess.Popen[bytes]) -> int:
     """Poll the journal until ``at_least`` moves are closed (or the run ended); how many were."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -249,29 +267,16 @@ def test_kill_9_mid_run_and_rerun(topology: Topology, faults: None) -> None:
     """kill -9 of a failback run mid-way: the rerun finishes; every item ends on the primary only."""
     links = [magnet(i, "fb-kill") for i in range(150)]
     run(deliver_during_outage(topology, links))
-    env = topology.env()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbfailover", "failback", "--json", "--grace", str(GRACE)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = failback_cli(topology, stdout=subprocess.DEVNULL)
     try:
-        closed = _watch_moves(topology.db, 5, proc)
+        closed = watch_moves(topology.db, 5, proc)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert closed < len(links)  # the kill did land mid-run
 
     async def go() -> None:
-        result = await failback(topology)
-        assert result.unfinished == 0
-        on_primary, on_secondary = (
-            set(await torrents(topology.primary)),
-            set(await torrents(topology.secondary)),
-        )
-        assert hashes_of(links) <= on_primary
-        assert not hashes_of(links) & on_secondary
+        await rerun_leaves_all_on_the_primary(topology, links)
 
     run(go())
     with Ledger(topology.db) as ledger:
@@ -284,14 +289,9 @@ def test_primary_failing_mid_run_leaves_items_where_they_were(topology: Topology
     leaves every item on exactly one instance (the primary)."""
     links = [magnet(i, "fb-primary-dies") for i in range(150)]
     run(deliver_during_outage(topology, links))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbfailover", "failback", "--json", "--grace", str(GRACE)],
-        env=topology.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = failback_cli(topology)
     try:
-        _watch_moves(topology.db, 5, proc)
+        watch_moves(topology.db, 5, proc)
         topology.primary.stop()  # SIGTERM: qBittorrent saves what it holds (see the note on kill -9)
         stdout, _ = proc.communicate(timeout=120)
     finally:
@@ -307,14 +307,7 @@ def test_primary_failing_mid_run_leaves_items_where_they_were(topology: Topology
         on_secondary = set(await torrents(topology.secondary))
         on_primary = set(await torrents(topology.primary))
         assert hashes_of(links) <= on_primary | on_secondary  # on some instance, always
-        result = await failback(topology)
-        assert result.unfinished == 0
-        on_primary, on_secondary = (
-            set(await torrents(topology.primary)),
-            set(await torrents(topology.secondary)),
-        )
-        assert hashes_of(links) <= on_primary
-        assert not hashes_of(links) & on_secondary
+        await rerun_leaves_all_on_the_primary(topology, links)
 
     run(go())
 

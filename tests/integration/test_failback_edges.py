@@ -7,21 +7,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from test_failback import (
-    GRACE,
-    _watch_moves,
     api,
     deliver_during_outage,
     failback,
+    failback_cli,
     run,
     seeded_torrent,
     torrents,
+    watch_moves,
 )
 
 from conftest import VPN_GATEWAY, Topology
@@ -151,14 +149,9 @@ def test_vpn_dropping_mid_run_stops_the_moves(topology: Topology, faults: None) 
     """The VPN drops during a run: the run stops at the next health check, nothing is lost."""
     links = [magnet(i, "fb-vpn-mid") for i in range(150)]
     run(deliver_during_outage(topology, links))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbfailover", "failback", "--json", "--grace", str(GRACE)],
-        env=topology.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = failback_cli(topology)
     try:
-        _watch_moves(topology.db, 5, proc)
+        watch_moves(topology.db, 5, proc)
         blackhole(VPN_GATEWAY)
         dropped = time.time()
         stdout, _ = proc.communicate(timeout=120)

@@ -27,7 +27,7 @@ import builtins
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Any, Final, Protocol, Self
 
 from qbfailover.core.breaker import Guard
 
@@ -95,6 +95,40 @@ class Entry:
     """Instances an add was sent to without a confirmed outcome: reconcile before re-adding."""
     claimed: bool = False
     """True if this worker holds a live lease on the row: it (and nobody else) may deliver it now."""
+
+    @classmethod
+    def from_row(
+        cls,
+        row: Sequence[Any],
+        owner: str,
+        now: float,
+        *,
+        options: dict[str, object],
+        uncertain: tuple[str, ...],
+    ) -> Entry:
+        """A row of the backends' entry columns (``id, key, kind, payload, name, options, state,
+        instance, reason, attempts, last_error, next_attempt_at, created_at, updated_at,
+        delivered_at, uncertain, claim_owner, claim_until``); ``claimed`` if ``owner`` holds a
+        live lease. ``options``/``uncertain`` come decoded, as each backend stores them its way."""
+        return cls(
+            id=int(row[0]),
+            key=str(row[1]),
+            kind=str(row[2]),
+            payload=bytes(row[3]),
+            name=str(row[4]),
+            options=options,
+            state=str(row[6]),
+            instance=row[7],
+            reason=row[8],
+            attempts=int(row[9]),
+            last_error=row[10],
+            next_attempt_at=float(row[11]),
+            created_at=float(row[12]),
+            updated_at=float(row[13]),
+            delivered_at=None if row[14] is None else float(row[14]),
+            uncertain=uncertain,
+            claimed=row[16] == owner and row[17] is not None and row[17] > now,
+        )
 
 
 @dataclass(frozen=True, slots=True)

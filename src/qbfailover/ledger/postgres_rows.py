@@ -58,25 +58,12 @@ def host_owner(worker: WorkerId) -> str:
 
 def to_entry(row: Sequence[Any], owner: str, now: float) -> Entry:
     """An Entry from a row of :data:`COLUMNS`; ``claimed`` if ``owner`` holds a live lease on it."""
-    options = row[5]
-    return Entry(
-        id=int(row[0]),
-        key=str(row[1]),
-        kind=str(row[2]),
-        payload=bytes(row[3]),
-        name=str(row[4]),
-        options=dict(options) if isinstance(options, dict) else json.loads(options),
-        state=str(row[6]),
-        instance=row[7],
-        reason=row[8],
-        attempts=int(row[9]),
-        last_error=row[10],
-        next_attempt_at=float(row[11]),
-        created_at=float(row[12]),
-        updated_at=float(row[13]),
-        delivered_at=None if row[14] is None else float(row[14]),
+    return Entry.from_row(
+        row,
+        owner,
+        now,
+        options=row[5] if isinstance(row[5], dict) else json.loads(row[5]),
         uncertain=tuple(row[15] or ()),
-        claimed=row[16] == owner and row[17] is not None and row[17] > now,
     )
 
 

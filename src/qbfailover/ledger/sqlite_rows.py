@@ -63,25 +63,7 @@ def marks(n: int) -> str:
 
 def to_entry(row: Sequence[Any], owner: str, now: float) -> Entry:
     """An Entry from a row of :data:`COLUMNS`; ``claimed`` if ``owner`` holds a live lease on it."""
-    return Entry(
-        id=int(row[0]),
-        key=str(row[1]),
-        kind=str(row[2]),
-        payload=bytes(row[3]),
-        name=str(row[4]),
-        options=json.loads(row[5]),
-        state=str(row[6]),
-        instance=row[7],
-        reason=row[8],
-        attempts=int(row[9]),
-        last_error=row[10],
-        next_attempt_at=float(row[11]),
-        created_at=float(row[12]),
-        updated_at=float(row[13]),
-        delivered_at=None if row[14] is None else float(row[14]),
-        uncertain=tuple(json.loads(row[15])),
-        claimed=row[16] == owner and row[17] is not None and row[17] > now,
-    )
+    return Entry.from_row(row, owner, now, options=json.loads(row[5]), uncertain=tuple(json.loads(row[15])))
 
 
 def select(conn: sqlite3.Connection, ids: Sequence[int], owner: str, now: float) -> dict[int, Entry]:
