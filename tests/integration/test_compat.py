@@ -316,7 +316,8 @@ def test_v1_v2_and_hybrid_torrents_confirmed(qbt_factory: Factory, qbt_runtime: 
 
 @pytest.mark.compat
 def test_info_filter_takes_any_case_and_1000_hashes(qbt_factory: Factory, qbt_runtime: Runtime) -> None:
-    """torrents/info?hashes=: hex in either case, 1,000 hashes per GET (INFO_CHUNK is 200); no base32."""
+    """torrents/info hashes=: hex in either case; 1,000 of them in one POSTed form (present's one
+    request per batch); no base32."""
     inst = qbt_factory("c")
     magnets = [magnet(i, "info") for i in range(1000)]
     hashes = [m[20:60] for m in magnets]
@@ -328,6 +329,8 @@ def test_info_filter_takes_any_case_and_1000_hashes(qbt_factory: Factory, qbt_ru
             rows = await poll(lambda: info(http, hashes), lambda rows: len(rows) == 1000)
             assert len(rows) == 1000
             assert len(await info(http, [h.upper() for h in hashes[:50]])) == 50
+            posted = await http.post("torrents/info", data={"hashes": "|".join(hashes)})
+            assert posted.status_code == 200 and len(posted.json()) == 1000
             b32 = base64.b32encode(bytes.fromhex(hashes[0])).decode()
             assert await info(http, [b32]) == []
         async with webui(inst) as ui:

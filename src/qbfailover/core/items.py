@@ -21,6 +21,7 @@ Kind = Literal["magnet", "torrent", "url"]
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _B32 = re.compile(r"[A-Za-z2-7]{32}")
 _HEX_MULTIHASH_SHA256 = re.compile(r"1220([0-9a-fA-F]{64})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_TORRENT_BYTES = 64 * 1024 * 1024
 
 
@@ -65,7 +66,7 @@ def parse_magnet(uri: str) -> Item:
     text = uri.strip()
     if not text.lower().startswith("magnet:?"):
         raise ItemError(f"not a magnet link (must start with 'magnet:?'): {short(text)}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
         # URLs go to torrents/add newline-joined: a line break inside would split this item in two.
         raise ItemError(f"magnet contains a line break or control character: {short(text)}")
     params = parse_qs(text[8:], keep_blank_values=True)

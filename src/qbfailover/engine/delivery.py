@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -164,24 +165,55 @@ async def _reconcile_uncertain(host: DeliveryHost, pending: list[Pending], cfg: 
         _mark_delivered(host.ledger, found, Outcome.ADDED, cfg.name)
 
 
+LANES = 2
+"""Batches in flight to one instance at once. While one batch waits for qBittorrent (its add, its
+confirmation), the other's ledger writes and checks run: neither side sits idle waiting for the
+other. More lanes buy nothing on a single-threaded WebUI; one would serialise the two again."""
+
+
 async def _deliver_to(host: DeliveryHost, cfg: InstanceConfig, todo: list[Pending]) -> None:
-    """Batches of same-option items to one instance; its first error ends this instance's turn."""
+    """Batches of same-option items to one instance; its first error ends this instance's turn.
+
+    A batch already on its way when another fails still finishes (its outcome is known); the
+    batches not yet started carry the error on to the next instance.
+    """
     groups: dict[str, list[Pending]] = {}
     for p in todo:
         groups.setdefault(json.dumps(p.entry.options, sort_keys=True), []).append(p)
     size = host.settings.batch_size
+    batches: deque[tuple[AddOptions, list[Pending]]] = deque()
     for group in groups.values():
         options = AddOptions.from_mapping(group[0].entry.options)
-        for start in range(0, len(group), size):
+        batches.extend((options, group[start : start + size]) for start in range(0, len(group), size))
+    failures: list[InstanceError] = []
+
+    async def lane() -> None:
+        while batches and not failures:
+            options, batch = batches.popleft()
             try:
-                await _deliver_batch(host, cfg, group[start : start + size], options)
+                await _deliver_batch(host, cfg, batch, options)
             except InstanceError as exc:
-                for p in group[start:]:
-                    if p.result is None:
-                        p.errors.append(str(exc))
-                if judge_error(exc).trips_breaker:
-                    host.record_probe(cfg.name, exc)
-                return  # this instance is done for this round: next instance
+                failures.append(exc)
+                batches.appendleft((options, batch))
+
+    lanes = min(LANES, len(batches))
+    if lanes == 1:
+        await lane()
+    else:
+        try:
+            async with asyncio.TaskGroup() as group_of_lanes:
+                for _ in range(lanes):
+                    group_of_lanes.create_task(lane())
+        except BaseExceptionGroup as grouped:  # callers expect the error itself (StoreError, ...)
+            raise grouped.exceptions[0] from None
+    if failures:
+        exc = failures[0]
+        for _, batch in batches:
+            for p in batch:
+                if p.result is None:
+                    p.errors.append(str(exc))
+        if judge_error(exc).trips_breaker:
+            host.record_probe(cfg.name, exc)
 
 
 async def _send(ledger: LedgerBackend, ui: WebUI, batch: list[Pending], options: AddOptions) -> AddReply:
@@ -260,13 +292,20 @@ async def _deliver_unhashed(
 
 
 async def _confirm(ui: WebUI, send: list[Pending], confirm_timeout: float) -> set[str]:
-    """Poll torrents/info until every item shows up (magnets appear asynchronously)."""
-    wanted = {h for p in send for h in p.item.hashes}
+    """Poll torrents/info until every item shows up (magnets appear asynchronously).
+
+    Each poll asks only for the items not seen yet: qBittorrent's cost is per torrent listed,
+    so re-listing the ones already confirmed made a 500-item batch pay for its early arrivals
+    on every poll.
+    """
+    present: set[str] = set()
+    waiting = send
     deadline = time.monotonic() + confirm_timeout
     delay = 0.005
     while True:
-        present = await ui.present(wanted)
-        if all(already_there(p.item.hashes, present) for p in send) or time.monotonic() >= deadline:
+        present |= await ui.present(h for p in waiting for h in p.item.hashes)
+        waiting = [p for p in waiting if not already_there(p.item.hashes, present)]
+        if not waiting or time.monotonic() >= deadline:
             return present
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.2)

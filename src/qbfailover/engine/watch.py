@@ -273,7 +273,7 @@ class Watcher:
         """Batches of due items until none is due, a batch fails, or a stop is requested."""
         assert self._stop is not None
         totals = DrainTotals()
-        batch = self.client.settings.batch_size
+        batch = self.client.drain_step
         rejected = []
         self.draining = True
         try:
@@ -308,8 +308,8 @@ class Watcher:
                     queued=queued,
                     cycle=self.cycle,
                 )
-                if queued:
-                    break  # an instance failed mid-drain: the next cycle looks again
+                if queued or len(result.items) < batch:
+                    break  # an instance failed, or all that was due is done: the next cycle looks
         finally:
             self.draining = False
         if totals.batches:

@@ -11,6 +11,7 @@ not a valid torrent file.``; a request with nothing valid (malformed magnets, no
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
@@ -19,7 +20,7 @@ from qbfailover.core.outcomes import ItemResult
 from qbfailover.errors import ItemError, StoreError
 from qbfailover.gateway.service import Gateway, Reply, Upload, text
 from qbfailover.gateway.view import waiting_torrent
-from qbfailover.ledger.base import NewEntry
+from qbfailover.ledger.base import Entry, NewEntry
 from qbfailover.qbt.options import AddOptions
 
 __all__ = ["add", "show"]
@@ -51,20 +52,18 @@ async def add(gw: Gateway, form: Mapping[str, str], files: list[tuple[str, Uploa
     items, bad_file, invalid = _parse(form, [f for f in files if f[0] == "torrents"])
     if items:
         options = AddOptions.from_form(form).as_dict()
+        entries = [
+            NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options=options) for i in items
+        ]
         try:
-            gw.client.ledger.record(
-                [
-                    NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options=options)
-                    for i in items
-                ],
-                reason="received",
-                claim=False,
-            )
+            # In a thread: the commit's fsync releases the event loop, so the courier's deliveries
+            # and other clients' requests go on meanwhile (the ledger serialises its own access).
+            await asyncio.to_thread(gw.client.ledger.record, entries, reason="received", claim=False)
         except StoreError as exc:
             log.error("add not recorded: %s", exc)
             return text(500, f"qbfailover: the add could not be recorded ({exc})")
         if gw.courier is not None:
-            gw.courier.poke()
+            gw.courier.poke(len(items))
         gw.view.invalidate()
         if invalid:
             log.info("torrents/add: %d invalid line(s) ignored", invalid)
@@ -73,13 +72,11 @@ async def add(gw: Gateway, form: Mapping[str, str], files: list[tuple[str, Uploa
     return text(200, "Ok." if items else "Fails.")
 
 
-def show(gw: Gateway, results: list[ItemResult]) -> None:
+def show(gw: Gateway, done: list[tuple[Entry, ItemResult]]) -> None:
     """Put delivered items into the view at once, so a client polling for its hash finds it."""
-    for r in results:
-        if r.state == "delivered" and r.instance and r.infohash and r.id is not None:
-            entry = gw.client.ledger.get(r.id)
-            if entry is not None:
-                t = waiting_torrent(entry, r.infohash[:40])
-                t["state"] = "metaDL"
-                t.pop("qbfailover_queued", None)
-                gw.view.note_delivered(r.instance, t)
+    for entry, r in done:
+        if r.state == "delivered" and r.instance and r.infohash:
+            t = waiting_torrent(entry, r.infohash[:40])
+            t["state"] = "metaDL"
+            t.pop("qbfailover_queued", None)
+            gw.view.note_delivered(r.instance, t)

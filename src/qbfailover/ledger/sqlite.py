@@ -253,12 +253,13 @@ class Ledger:
         with self._write("marking delivered") as conn:
             now = self._clock()
             ids = list(entry_ids)
-            conn.executemany(
-                "UPDATE entries SET state = 'delivered', instance = ?, reason = ?, "
-                "delivered_at = ?, updated_at = ?, claim_owner = NULL, claim_until = NULL "
-                "WHERE id = ? AND state != 'delivered'",
-                [(instance, reason, now, now, i) for i in ids],
-            )
+            for chunk in rows.chunks(ids):
+                conn.execute(
+                    "UPDATE entries SET state = 'delivered', instance = ?, reason = ?, "
+                    "delivered_at = ?, updated_at = ?, claim_owner = NULL, claim_until = NULL "
+                    f"WHERE state != 'delivered' AND id IN ({rows.marks(len(chunk))})",
+                    (instance, reason, now, now, *chunk),
+                )
             rows.update_uncertain(conn, ids, lambda xs: [x for x in xs if x != instance], now)
             rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
 

@@ -63,7 +63,9 @@ def marks(n: int) -> str:
 
 def to_entry(row: Sequence[Any], owner: str, now: float) -> Entry:
     """An Entry from a row of :data:`COLUMNS`; ``claimed`` if ``owner`` holds a live lease on it."""
-    return Entry.from_row(row, owner, now, options=json.loads(row[5]), uncertain=tuple(json.loads(row[15])))
+    options = {} if row[5] == "{}" else json.loads(row[5])  # the common case, without a parse
+    uncertain = () if row[15] == "[]" else tuple(json.loads(row[15]))
+    return Entry.from_row(row, owner, now, options=options, uncertain=uncertain)
 
 
 def select(conn: sqlite3.Connection, ids: Sequence[int], owner: str, now: float) -> dict[int, Entry]:
@@ -134,11 +136,21 @@ def update_uncertain(
     change: Callable[[list[str]], list[str]],
     now: float,
 ) -> None:
-    """Rewrite the ``uncertain`` instance list of these rows with ``change``."""
+    """Rewrite the ``uncertain`` instance list of these rows with ``change``.
+
+    Rows whose list is empty (nearly all: a first send, a confirmed delivery) are rewritten in one
+    statement per chunk; only the others are read and rewritten one by one.
+    """
+    from_empty = json.dumps(change([]))
     rows: list[tuple[object, ...]] = []
     for chunk in chunks(list(dict.fromkeys(entry_ids))):
-        sql = f"SELECT id, uncertain FROM entries WHERE id IN ({marks(len(chunk))})"
-        for entry_id, text in conn.execute(sql, chunk).fetchall():
+        in_ids = f"id IN ({marks(len(chunk))})"
+        conn.execute(
+            f"UPDATE entries SET uncertain = ?, updated_at = ? WHERE uncertain IN ('[]', ?) AND {in_ids}",
+            (from_empty, now, from_empty, *chunk),
+        )
+        sql = f"SELECT id, uncertain FROM entries WHERE uncertain NOT IN ('[]', ?) AND {in_ids}"
+        for entry_id, text in conn.execute(sql, (from_empty, *chunk)).fetchall():
             rows.append((json.dumps(change(list(json.loads(text)))), now, entry_id))
     conn.executemany("UPDATE entries SET uncertain = ?, updated_at = ? WHERE id = ?", rows)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from qbfailover.core.failback import Facts
 from qbfailover.errors import Rejected
-from qbfailover.qbt.webui import INFO_CHUNK, WebUI
+from qbfailover.qbt.webui import WebUI
 
 __all__ = [
     "PAUSED_STATES",
@@ -37,19 +37,19 @@ def torrent_ids(hashes: Iterable[str]) -> list[str]:
 async def list_facts(ui: WebUI, hashes: Iterable[str] | None = None) -> dict[str, Facts]:
     """The instance's torrents (all, or these hashes) under every hash they have, as failback sees them.
 
-    Asked for in chunks, so that thousands of hashes never make one over-long URL.
+    The hashes go in one POSTed form (as in :meth:`WebUI.present`): no URL length limit.
     """
     if hashes is None:
-        return _facts(await _info(ui, {}))
+        return _facts(await _info(ui, None))
     wanted = torrent_ids(hashes)
-    out: dict[str, Facts] = {}
-    for start in range(0, len(wanted), INFO_CHUNK):
-        out.update(_facts(await _info(ui, {"hashes": "|".join(wanted[start : start + INFO_CHUNK])})))
-    return out
+    return _facts(await _info(ui, {"hashes": "|".join(wanted)})) if wanted else {}
 
 
-async def _info(ui: WebUI, params: dict[str, str]) -> object:
-    resp = await ui.request("GET", "torrents/info", idempotent=True, params=params)
+async def _info(ui: WebUI, form: dict[str, str] | None) -> object:
+    if form is None:
+        resp = await ui.request("GET", "torrents/info", idempotent=True)
+    else:
+        resp = await ui.request("POST", "torrents/info", idempotent=True, data=form)
     if resp.status_code != 200:
         raise Rejected(ui.name, f"torrents/info answered HTTP {resp.status_code}", resp.status_code)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -13,15 +14,15 @@ from qbfailover.qbt.torrents import list_facts, torrent_ids
 from qbfailover.qbt.webui import WebUI
 
 
-def test_listing_thousands_of_hashes_is_chunked() -> None:
-    """1,700 hashes (a long outage): several short GETs, never one over-long URL."""
-    seen: list[str] = []
+def test_listing_thousands_of_hashes_is_one_posted_form() -> None:
+    """1,700 hashes (a long outage): one POST with the hashes in its body, never an over-long URL."""
+    seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("auth/login"):
             return httpx.Response(200, text="Ok.", headers={"set-cookie": "SID=x"})
-        hashes = request.url.params.get("hashes", "").split("|")
-        seen.append(str(request.url))
+        seen.append(request)
+        hashes = parse_qs(request.content.decode())["hashes"][0].split("|")
         return httpx.Response(
             200, text=json.dumps([{"hash": h, "progress": 0.5, "state": "stoppedDL"} for h in hashes])
         )
@@ -38,7 +39,7 @@ def test_listing_thousands_of_hashes_is_chunked() -> None:
 
     facts = asyncio.run(go())
     assert set(facts) == set(wanted)
-    assert len(seen) == 9 and max(len(u) for u in seen) < 9000
+    assert [(r.method, r.url.query) for r in seen] == [("POST", b"")]
 
 
 def test_ids_are_the_40_hex_forms() -> None:
