@@ -5,61 +5,91 @@ primary, then local secondaries), confirmed there by infohash, and otherwise que
 instance can take them.
 """
 
+from __future__ import annotations
+
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig, load_settings
-from qbfailover.core.health import (
-    FailureKind,
-    HealthReport,
-    InstanceHealth,
-    State,
-    Status,
-    Verdict,
-    VpnHealth,
-    VpnStatus,
-)
-from qbfailover.core.items import Item
-from qbfailover.core.outcomes import AddResult, Fault, ItemResult, Outcome, QueueReason, Refusal, Unavailable
-from qbfailover.errors import (
-    AuthFailed,
-    Banned,
-    ConfigError,
-    InstanceError,
-    ItemError,
-    ProvisionError,
-    QbFailoverError,
-    Rejected,
-    StoreError,
-    Uncertain,
-    Unreachable,
-)
-
+TYPE_CHECKING = False  # typing itself costs a cold start ~5 ms; mypy reads this name as usual
 if TYPE_CHECKING:
+    from typing import Any
+
     from qbfailover.api import ResilientQBittorrentClient, VPNHealthChecker
+    from qbfailover.config import InstanceConfig, Secret, Settings, VpnProbeConfig, load_settings
+    from qbfailover.core.health import (
+        FailureKind,
+        HealthReport,
+        InstanceHealth,
+        State,
+        Status,
+        Verdict,
+        VpnHealth,
+        VpnStatus,
+    )
+    from qbfailover.core.items import Item
+    from qbfailover.core.outcomes import (
+        AddResult,
+        Fault,
+        ItemResult,
+        Outcome,
+        QueueReason,
+        Refusal,
+        Unavailable,
+    )
     from qbfailover.engine.client import AsyncResilientClient, SyncResilientClient
     from qbfailover.engine.inputs import parse_item
+    from qbfailover.errors import (
+        AuthFailed,
+        Banned,
+        ConfigError,
+        InstanceError,
+        ItemError,
+        ProvisionError,
+        QbFailoverError,
+        Rejected,
+        StoreError,
+        Uncertain,
+        Unreachable,
+    )
 
 __version__ = "0.1.0"
 
-# The engine pulls in httpx: imported on first use, so ``qbfailover --help`` starts without it.
+# Every name is imported on first use (PEP 562): ``import qbfailover`` (and so every cold
+# ``qbfailover`` command, ``--help`` first) loads none of the settings, the engine or httpx.
 _LAZY = {
-    "AsyncResilientClient": "qbfailover.engine.client",
-    "ResilientQBittorrentClient": "qbfailover.api",
-    "SyncResilientClient": "qbfailover.engine.client",
-    "VPNHealthChecker": "qbfailover.api",
-    "parse_item": "qbfailover.engine.inputs",
+    **dict.fromkeys(("InstanceConfig", "Secret", "Settings", "VpnProbeConfig", "load_settings"), "config"),
+    **dict.fromkeys(
+        ("FailureKind", "HealthReport", "InstanceHealth", "State", "Status", "Verdict", "VpnHealth"),
+        "core.health",
+    ),
+    "VpnStatus": "core.health",
+    "Item": "core.items",
+    **dict.fromkeys(
+        ("AddResult", "Fault", "ItemResult", "Outcome", "QueueReason", "Refusal", "Unavailable"),
+        "core.outcomes",
+    ),
+    **dict.fromkeys(
+        ("AuthFailed", "Banned", "ConfigError", "InstanceError", "ItemError", "ProvisionError"), "errors"
+    ),
+    **dict.fromkeys(("QbFailoverError", "Rejected", "StoreError", "Uncertain", "Unreachable"), "errors"),
+    **dict.fromkeys(("AsyncResilientClient", "SyncResilientClient"), "engine.client"),
+    **dict.fromkeys(("ResilientQBittorrentClient", "VPNHealthChecker"), "api"),
+    "parse_item": "engine.inputs",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the engine's names on first use (PEP 562), keeping cold starts light."""
+    """Import a public name's module on first use, keeping cold starts light."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'qbfailover' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(f"qbfailover.{module}"), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The public names, imported or not (``dir(qbfailover)``, completion in a REPL)."""
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -26,4 +26,4 @@ def demo(
     argv = sys.argv[sys.argv.index("demo") + 1 :] if "demo" in sys.argv else []
     reexec_in_netns(argv)
     with errors_as_lines():
-        run_demo(out, workdir, keep)
+        run_demo(out.console, workdir, keep)

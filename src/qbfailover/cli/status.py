@@ -140,7 +140,7 @@ def status_live(config: Path | None, interval: float, json_out: bool) -> None:
 
     with errors_as_lines():
         try:
-            with Live(render(None, ""), console=out, auto_refresh=False, transient=False) as live:
+            with Live(render(None, ""), console=out.console, auto_refresh=False, transient=False) as live:
                 asyncio.run(loop(live))
         except KeyboardInterrupt:
             return

@@ -25,11 +25,12 @@ from qbfailover.core.breaker import Guard
 from qbfailover.core.health import HealthReport
 from qbfailover.core.items import Item, item_from_ledger
 from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
-from qbfailover.engine.delivery import Pending, deliver
+from qbfailover.engine.delivery import LANES, Pending, deliver
 from qbfailover.engine.health_round import HealthRound
 from qbfailover.engine.inputs import parse_item
 from qbfailover.errors import Banned, InstanceError, ItemError
-from qbfailover.ledger import LedgerBackend, NewEntry, open_ledger
+from qbfailover.ledger import Entry, LedgerBackend, NewEntry, open_ledger
+from qbfailover.qbt.session_cache import cache_for
 from qbfailover.qbt.webui import AddOptions, WebUI
 
 __all__ = ["AddResult", "AsyncResilientClient", "ItemResult", "SyncResilientClient"]
@@ -47,17 +48,20 @@ class AsyncResilientClient:
         ledger: LedgerBackend | None = None,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         clock: Callable[[], float] = time.time,
+        session_cache: bool = False,
     ) -> None:
+        """``session_cache``: keep WebUI sessions beside the ledger for the next process (the CLI's)."""
         self.settings = settings if settings is not None else load_settings()
         self._ledger = ledger
         self._owns_ledger = ledger is None
         self._clock = clock
         self._webuis: dict[str, WebUI] = {}
         self._transports = transports or {}
+        self._sessions = cache_for(self.settings.db_path) if session_cache else None
         self.last_health: HealthReport | None = None
         # Told every batch a drain (process_queue) finished, whoever drained: the gateway shows
         # what was just delivered before the instance's next list does.
-        self.on_batch: Callable[[list[ItemResult]], None] | None = None
+        self.on_batch: Callable[[list[tuple[Entry, ItemResult]]], None] | None = None
 
     # --- resources ----------------------------------------------------------------------------
 
@@ -72,7 +76,8 @@ class AsyncResilientClient:
         """The instance's one session, reused: one login and cookie jar per instance, guarded."""
         ui = self._webuis.get(cfg.name)
         if ui is None:
-            ui = WebUI(cfg, transport=self._transports.get(cfg.name))
+            stored = self._sessions.bind(self.ledger.salt(), cfg) if self._sessions is not None else None
+            ui = WebUI(cfg, transport=self._transports.get(cfg.name), stored=stored)
             ui.login_gate = lambda: self._login_refusal(cfg)
             ui.on_login = lambda outcome: self._login_outcome(cfg, outcome)
             self._webuis[cfg.name] = ui
@@ -228,6 +233,11 @@ class AsyncResilientClient:
             result.items.append(replace(outcomes[entry.id], item=raw))
         return result
 
+    @property
+    def drain_step(self) -> int:
+        """Items one drain step claims: a batch for each delivery lane (two adds in flight)."""
+        return self.settings.batch_size * LANES
+
     async def process_queue(
         self,
         *,
@@ -236,6 +246,10 @@ class AsyncResilientClient:
         health: HealthReport | None = None,
     ) -> AddResult:
         """Drain pending items that are due, in batches, with the same rules as ``add_torrents``.
+
+        It ends once a claim finds fewer due items than it asked for: chasing items that trickle
+        in meanwhile (the gateway records adds while it drains) would send them one add request
+        each; they wait for the next drain instead, which gathers them.
 
         ``on_progress(done, total)`` is called after each batch (the CLI draws a progress bar).
         ``health``: a report just taken (``watch``'s cycle), so the drain does not probe twice.
@@ -250,7 +264,7 @@ class AsyncResilientClient:
                 health = await self.health_check(respect_breakers=True)
             if not health.healthy:
                 break
-            size = self.settings.batch_size if limit is None else min(self.settings.batch_size, limit - done)
+            size = self.drain_step if limit is None else min(self.drain_step, limit - done)
             entries = self.ledger.claim_due(limit=size)
             if not entries:
                 break
@@ -276,10 +290,12 @@ class AsyncResilientClient:
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
             if self.on_batch is not None:
-                self.on_batch([outcomes[p.entry.id] for p in pending])
+                self.on_batch([(p.entry, outcomes[p.entry.id]) for p in pending])
             done += len(entries)
             if on_progress is not None:
                 on_progress(done, max(total, done))
+            if len(entries) < size:
+                break  # all that was due is done; items recorded since wait for the next drain
             if any(r.state == "queued" for r in outcomes.values()):
                 health = None  # something failed: look again before the next batch
         return result

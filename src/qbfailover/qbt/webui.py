@@ -41,10 +41,10 @@ from qbfailover.qbt.replies import (
     preferences,
     rejection,
 )
+from qbfailover.qbt.session_cache import StoredCookie, StoredSession
 
 __all__ = ["AddOptions", "AddReply", "WebUI", "tls_verify"]
 
-INFO_CHUNK = 200
 _SESSION_COOKIE = re.compile(r"((?:QBT_)?SID(?:_\d+)?=)[^;'\"\s]+")
 
 
@@ -71,7 +71,9 @@ class WebUI:
         config: InstanceConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        stored: StoredSession | None = None,
     ) -> None:
+        """``stored``: where this instance's session is kept across processes (the CLI's cache)."""
         self.config = config
         self.name = config.name
         self._client = httpx.AsyncClient(
@@ -96,6 +98,9 @@ class WebUI:
         self.on_login: Callable[[str], None] | None = None
         self.version: str | None = None
         self.api_version: str | None = None
+        self._stored = stored if not config.api_key else None
+        # True while the session in use came from ``stored`` rather than a login of this process.
+        self.session_reused = False
 
     def __repr__(self) -> str:
         return f"WebUI(name={self.name!r}, url={self.config.base_url!r})"
@@ -128,10 +133,13 @@ class WebUI:
         reply = login_reply(resp.status_code, resp.text)
         if reply is LoginReply.OK:
             self.logged_in = True
+            self.session_reused = False
             self._notify(LoginOutcome.OK)
+            self._keep_session()
             return
         self.logged_in = False
         self._client.cookies.clear()
+        self._forget_session()
         if reply is LoginReply.BANNED:
             self._notify(LoginOutcome.BANNED)
             raise Banned(self.name, "qBittorrent has banned this host's IP after failed logins")
@@ -155,13 +163,36 @@ class WebUI:
         if self.on_login is not None:
             self.on_login(outcome)
 
+    def _keep_session(self) -> None:
+        if self._stored is not None:
+            jar = self._client.cookies.jar
+            self._stored.store([StoredCookie(c.name, c.value or "", c.domain, c.path) for c in jar])
+
+    def _forget_session(self) -> None:
+        if self._stored is not None:
+            self._stored.drop()
+
+    def _reuse_session(self) -> bool:
+        """Take the session another process of ours kept (no login); False when there is none."""
+        cookies = self._stored.load() if self._stored is not None else []
+        if not cookies:
+            return False
+        for c in cookies:
+            self._client.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
+        self.logged_in = self.session_reused = True
+        return True
+
     def session_ids(self) -> list[str]:
         """The live session cookie values (never logged): what leak checks must not find anywhere."""
         return [value for value in self._client.cookies.values() if value]
 
     async def ensure_session(self, *, timeout: float | None = None) -> None:
-        """Log in unless a session (or an API key) is already in place: one login per session."""
-        if not self.logged_in:
+        """Log in unless a session (or an API key) is already in place: one login per session.
+
+        A session kept by an earlier process is taken without a login; if it turns out stale,
+        the first call's 403 drops it and logs in once (see ``_call``).
+        """
+        if not self.logged_in and not self._reuse_session():
             await self.login(timeout=timeout)
 
     async def _call(
@@ -181,6 +212,10 @@ class WebUI:
             raise AuthFailed(self.name, "API key refused (HTTP 403): wrong key, or qBittorrent before 5.2")
         if resp.status_code == 403:
             self.logged_in = False
+            if self.session_reused:  # expired or forged: never offered again
+                self.session_reused = False
+                self._client.cookies.clear()
+                self._forget_session()
             await self.login(timeout=timeout)
             resp = await self._send(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
             if resp.status_code == 403:
@@ -260,18 +295,19 @@ class WebUI:
         return preferences(self.name, resp.status_code, resp.text)
 
     async def present(self, hashes: Iterable[str]) -> set[str]:
-        """Which of ``hashes`` (lower-case hex) are on this instance, under any of its hashes."""
+        """Which of ``hashes`` (lower-case hex) are on this instance, under any of its hashes.
+
+        One POST whatever the count: every supported version (4.5, 5.x) filters a POSTed
+        ``hashes`` form field as it filters the query, and a body has no URL length limit, so a
+        500-item batch costs one request instead of one per chunk.
+        """
         wanted = sorted({h.lower() for h in hashes})
-        found: set[str] = set()
-        for start in range(0, len(wanted), INFO_CHUNK):
-            chunk = wanted[start : start + INFO_CHUNK]
-            resp = await self._call(
-                "GET", "torrents/info", idempotent=True, params={"hashes": "|".join(chunk)}
-            )
-            if resp.status_code != 200:
-                raise rejection(self.name, "torrents/info", resp.status_code, resp.text)
-            found.update(info_hashes(self.name, resp.status_code, resp.text))
-        return found
+        if not wanted:
+            return set()
+        resp = await self._call("POST", "torrents/info", idempotent=True, data={"hashes": "|".join(wanted)})
+        if resp.status_code != 200:
+            raise rejection(self.name, "torrents/info", resp.status_code, resp.text)
+        return info_hashes(self.name, resp.status_code, resp.text)
 
     async def request(
         self, method: str, path: str, *, idempotent: bool, timeout: float | None = None, **kwargs: Any
