@@ -62,6 +62,7 @@ class Plan:
     record_repeats: int = 3
     drain_n: int = 10_000
     drain_repeats: int = 3
+    drain_big_n: int = 100_000
     cli_runs: int = 10
     big_ledger: int = 100_000
     watch_cycles: int = 1000
@@ -88,6 +89,7 @@ QUICK = Plan(
     record_repeats=1,
     drain_n=1000,
     drain_repeats=1,
+    drain_big_n=5000,
     cli_runs=2,
     big_ledger=2000,
     watch_cycles=20,
@@ -482,6 +484,7 @@ def fig_queue(lab: Lab, plan: Plan) -> list[Row]:
                 limit.append(dt)
         finally:
             other.kill()
+    peaks = {size: _drain_peak(lab, size) for size in (n, plan.drain_big_n)}
     return [
         Row(
             "4a",
@@ -505,7 +508,43 @@ def fig_queue(lab: Lab, plan: Plan) -> list[Row]:
                 f"limit = one torrents/add with all {n:,} + one torrents/info on another fresh instance."
             ),
         ),
+        Row(
+            "4c",
+            f"drain of {plan.drain_big_n:,} queued items: peak RSS of the process",
+            sample("ours", [peaks[plan.drain_big_n][1]], "MB"),
+            sample(f"the same drain of {n:,}", [peaks[n][1]], "MB"),
+            f"≤ 1.5x the drain of {n:,}",
+            lambda o, b: b is not None and o <= 1.5 * b,
+            note=(
+                f"a new process (python -m bench.probe drain) per size; RSS before the drain "
+                f"{peaks[n][0]:.0f} MB; the drain of {plan.drain_big_n:,} took "
+                f"{peaks[plan.drain_big_n][2]:.1f} s."
+            ),
+        ),
     ]
+
+
+def _drain_peak(lab: Lab, n: int) -> tuple[float, float, float]:
+    """(RSS before, peak RSS, seconds) of a new process that drains ``n`` queued items."""
+    progress(f"4: peak memory of a drain of {n:,} items (a new process)")
+    db = lab.ledger("drain-rss")
+    with Ledger(db) as ledger:
+        for i in range(0, n, 1000):
+            ledger.record(_entries(magnets(min(1000, n - i), f"rss{n}-{i}")), reason="both down", claim=False)
+    target = lab.instance("rss", "127.0.0.4")
+    try:
+        env = {**lab.env(primary=False, db=db), "QBITTORRENT_URL": target.url}
+        done = subprocess.run(
+            [PYTHON, "-m", "bench.probe", "drain"], env=env, cwd=REPO, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise BenchError(f"drain probe failed: {done.stderr[-300:]}")
+        doc = json.loads(done.stdout)
+        if doc["delivered"] != n:
+            raise BenchError(f"drain probe delivered {doc['delivered']} of {n}")
+        return float(doc["rss_mb"]), float(doc["peak_mb"]), float(doc["seconds"])
+    finally:
+        target.kill()
 
 
 async def _drain(settings: Settings) -> AddResult:

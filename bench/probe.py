@@ -5,6 +5,9 @@
 ``python -m bench.probe spec-health``  the spec's sequential check from a new process, likewise
 ``python -m bench.probe spec-add M``   the spec's flow for one magnet, start to finish (the parent
                                        times the whole process, as it does ``qbfailover add``)
+``python -m bench.probe drain``        drain the ledger (``QBFAILOVER_DB``) with the library; prints
+                                       {"seconds": …, "delivered": …, "rss_mb": …, "peak_mb": …}: the
+                                       process's resident size before the drain and at its peak
 Imports happen before the clock starts for the two health probes; the check is the figure.
 """
 
@@ -67,6 +70,35 @@ def spec_add(magnet: str) -> dict[str, object]:
     return {"added": added}
 
 
+def drain() -> dict[str, object]:
+    import asyncio
+
+    from qbfailover import AsyncResilientClient, load_settings
+
+    settings = load_settings()
+
+    async def run() -> int:
+        async with AsyncResilientClient(settings) as client:
+            result = await client.process_queue()
+            return sum(1 for r in result.items if r.state == "delivered")
+
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    delivered = asyncio.run(run())
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "delivered": delivered, "rss_mb": before, "peak_mb": _status_mb("VmHWM")}
+
+
+def _status_mb(field: str) -> float:
+    """A size from /proc/self/status. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the
+    parent across fork and exec, so a child of the (large) bench process would report its parent's."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
@@ -78,6 +110,8 @@ def main(argv: list[str]) -> int:
         doc = spec_health()
     elif what == "spec-add" and len(argv) == 2:
         doc = spec_add(argv[1])
+    elif what == "drain":
+        doc = drain()
     else:
         print(f"unknown probe {argv!r}", file=sys.stderr)
         return 2

@@ -77,10 +77,30 @@ _LAZY = {
 }
 
 
+_SUBPACKAGES = frozenset(
+    (
+        "api",
+        "atomicfile",
+        "cli",
+        "config",
+        "core",
+        "engine",
+        "errors",
+        "gateway",
+        "ledger",
+        "observe",
+        "ops",
+        "qbt",
+    )
+)
+
+
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first use, keeping cold starts light."""
     module = _LAZY.get(name)
     if module is None:
+        if name in _SUBPACKAGES:  # ``import qbfailover; qbfailover.errors`` worked when all was eager
+            return importlib.import_module(f"qbfailover.{name}")
         raise AttributeError(f"module 'qbfailover' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"qbfailover.{module}"), name)
     globals()[name] = value

@@ -7,6 +7,7 @@ process never uses are marked absent before httpx/httpcore can make them.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -23,8 +24,12 @@ def main() -> None:
 
     text = saved_help(sys.argv[1:])
     if text is not None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader went away (| head): quiet, like click, exit 1
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         raise SystemExit(0)
     from qbfailover.cli.program import run
 

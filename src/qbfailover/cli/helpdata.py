@@ -5,7 +5,8 @@
 
 # fmt: off
 
-CHECKSUM = 'a9a242de'
+CHECKSUM = 'a0e9e3ab'
+PLATFORM = 'linux'
 FILES = (
     'cli/__init__.py',
     'cli/add.py',

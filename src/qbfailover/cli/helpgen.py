@@ -62,7 +62,7 @@ def render() -> tuple[dict[str, str], list[str]]:
 
 def source(pages: dict[str, str], files: list[str]) -> str:
     """The text of ``helpdata.py`` for these pages and files."""
-    lines = [HEADER, f"CHECKSUM = {checksum(files)!r}", "FILES = ("]
+    lines = [HEADER, f"CHECKSUM = {checksum(files)!r}", f"PLATFORM = {sys.platform!r}", "FILES = ("]
     lines += [f"    {f!r}," for f in files]
     lines += [")", "PAGES = {"]
     for path, page in pages.items():

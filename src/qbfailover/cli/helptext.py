@@ -3,8 +3,8 @@
 Importing Typer and building the command tree took ~40 ms before a single line was printed, so a
 cold ``qbfailover --help`` cost 11x a bare ``python -c pass``. ``helpdata`` holds what Typer prints
 at the usual width, with a checksum of every source file that page came from. A saved page is
-used only when nothing could make Typer print something else: the same sources (checksum), the
-console script's own name in ``Usage:``, a terminal of 80 columns or more (or none), no shell
+used only when nothing could make Typer print something else: the same sources (checksum) and
+platform, the console script's own name in ``Usage:``, a terminal of 80 columns or more (or none), no shell
 completion request. Otherwise Typer renders the page, as before. tests/unit/cli/test_help_saved.py
 compares the two for every saved page; ``python -m qbfailover.cli.helpgen`` writes them anew.
 """
@@ -70,6 +70,8 @@ def saved_help(argv: list[str]) -> str | None:
 
     page = helpdata.PAGES.get(" ".join(argv[:-1]))
     if page is None or _program() != PROGRAM or "_QBFAILOVER_COMPLETE" in os.environ:
+        return None
+    if sys.platform != helpdata.PLATFORM:  # some defaults follow the platform (setup-secondary, backup)
         return None
     if _columns() < COLUMNS or checksum(helpdata.FILES) != helpdata.CHECKSUM:
         return None

@@ -194,7 +194,9 @@ async def _deliver_to(host: DeliveryHost, cfg: InstanceConfig, todo: list[Pendin
                 await _deliver_batch(host, cfg, batch, options)
             except InstanceError as exc:
                 failures.append(exc)
-                batches.appendleft((options, batch))
+                for p in batch:
+                    if p.result is None:
+                        p.errors.append(str(exc))
 
     lanes = min(LANES, len(batches))
     if lanes == 1:
@@ -207,13 +209,13 @@ async def _deliver_to(host: DeliveryHost, cfg: InstanceConfig, todo: list[Pendin
         except BaseExceptionGroup as grouped:  # callers expect the error itself (StoreError, ...)
             raise grouped.exceptions[0] from None
     if failures:
-        exc = failures[0]
-        for _, batch in batches:
+        for _, batch in batches:  # never started: they carry the first error on
             for p in batch:
                 if p.result is None:
-                    p.errors.append(str(exc))
-        if judge_error(exc).trips_breaker:
-            host.record_probe(cfg.name, exc)
+                    p.errors.append(str(failures[0]))
+        tripping = next((exc for exc in failures if judge_error(exc).trips_breaker), None)
+        if tripping is not None:  # either lane's failure may be the one that says "down"
+            host.record_probe(cfg.name, tripping)
 
 
 async def _send(ledger: LedgerBackend, ui: WebUI, batch: list[Pending], options: AddOptions) -> AddReply:

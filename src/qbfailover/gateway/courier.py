@@ -75,6 +75,8 @@ class Courier:
             await self._wake.wait()
             if self.linger > 0:
                 await self._gather()
+            if self._stopping:
+                break  # a stop wakes us: what is recorded stays pending, no new drain starts
             self._wake.clear()
             self._gathered = 0
             try:

@@ -18,6 +18,7 @@ Protocol generations handled (measured on real 4.5.2, 5.1.0 and 5.3.0; README, "
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
@@ -101,6 +102,10 @@ class WebUI:
         self._stored = stored if not config.api_key else None
         # True while the session in use came from ``stored`` rather than a login of this process.
         self.session_reused = False
+        # One login at a time: two batches in flight that both meet an expired session (403)
+        # must cost one login, not two (a wrong password would count twice towards a ban).
+        self._login_lock: asyncio.Lock | None = None
+        self._sessions = 0  # sessions taken so far: tells a 403 whether one was renewed meanwhile
 
     def __repr__(self) -> str:
         return f"WebUI(name={self.name!r}, url={self.config.base_url!r})"
@@ -133,6 +138,7 @@ class WebUI:
         reply = login_reply(resp.status_code, resp.text)
         if reply is LoginReply.OK:
             self.logged_in = True
+            self._sessions += 1
             self.session_reused = False
             self._notify(LoginOutcome.OK)
             self._keep_session()
@@ -180,6 +186,7 @@ class WebUI:
         for c in cookies:
             self._client.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
         self.logged_in = self.session_reused = True
+        self._sessions += 1
         return True
 
     def session_ids(self) -> list[str]:
@@ -192,8 +199,16 @@ class WebUI:
         A session kept by an earlier process is taken without a login; if it turns out stale,
         the first call's 403 drops it and logs in once (see ``_call``).
         """
-        if not self.logged_in and not self._reuse_session():
-            await self.login(timeout=timeout)
+        if self.logged_in:
+            return
+        async with self._one_login():
+            if not self.logged_in and not self._reuse_session():
+                await self.login(timeout=timeout)
+
+    def _one_login(self) -> asyncio.Lock:
+        if self._login_lock is None:  # made on first use, inside the event loop that uses it
+            self._login_lock = asyncio.Lock()
+        return self._login_lock
 
     async def _call(
         self,
@@ -206,17 +221,20 @@ class WebUI:
     ) -> httpx.Response:
         """An authenticated call; on 403 log in again once (a 403 was never applied)."""
         await self.ensure_session(timeout=timeout)
+        session = self._sessions
         resp = await self._send(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
         if resp.status_code == 403 and self.config.api_key:
             # A key opens no session to renew: 403 means this key is not (or no longer) valid.
             raise AuthFailed(self.name, "API key refused (HTTP 403): wrong key, or qBittorrent before 5.2")
         if resp.status_code == 403:
-            self.logged_in = False
-            if self.session_reused:  # expired or forged: never offered again
-                self.session_reused = False
-                self._client.cookies.clear()
-                self._forget_session()
-            await self.login(timeout=timeout)
+            async with self._one_login():
+                if self._sessions == session:  # nobody renewed it while this request was out
+                    self.logged_in = False
+                    if self.session_reused:  # expired or forged: never offered again
+                        self.session_reused = False
+                        self._client.cookies.clear()
+                        self._forget_session()
+                    await self.login(timeout=timeout)
             resp = await self._send(method, path, idempotent=idempotent, timeout=timeout, **kwargs)
             if resp.status_code == 403:
                 raise Rejected(self.name, "403 Forbidden even after a fresh login", 403)
