@@ -93,18 +93,15 @@ class WebUI:
         # True when the last login was refused here by ``login_gate`` (no request sent), so a
         # diagnosis can say "not re-tried" without reading the refusal's wording.
         self.login_blocked = False
-        # Set by the client: a login budget (returns why a login must not be tried) and a
-        # listener for login outcomes ("ok", "failed", "banned"), so no wrong password loops.
+        # Set by the client: a login budget and a listener for login outcomes (no password loops).
         self.login_gate: Callable[[], str | Banned | None] | None = None
         self.on_login: Callable[[str], None] | None = None
         self.version: str | None = None
         self.api_version: str | None = None
         self._stored = stored if not config.api_key else None
-        # True while the session in use came from ``stored`` rather than a login of this process.
-        self.session_reused = False
-        # One login at a time: two batches in flight that both meet an expired session (403)
-        # must cost one login, not two (a wrong password would count twice towards a ban).
-        self._login_lock: asyncio.Lock | None = None
+        self.session_reused = False  # the session in use came from ``stored``, not a login here
+        # One login at a time: two batches meeting an expired session log in once (a wrong
+        self._login_lock = asyncio.Lock()  # password must not count twice towards a ban)
         self._sessions = 0  # sessions taken so far: tells a 403 whether one was renewed meanwhile
 
     def __repr__(self) -> str:
@@ -201,14 +198,9 @@ class WebUI:
         """
         if self.logged_in:
             return
-        async with self._one_login():
+        async with self._login_lock:
             if not self.logged_in and not self._reuse_session():
                 await self.login(timeout=timeout)
-
-    def _one_login(self) -> asyncio.Lock:
-        if self._login_lock is None:  # made on first use, inside the event loop that uses it
-            self._login_lock = asyncio.Lock()
-        return self._login_lock
 
     async def _call(
         self,
@@ -227,7 +219,7 @@ class WebUI:
             # A key opens no session to renew: 403 means this key is not (or no longer) valid.
             raise AuthFailed(self.name, "API key refused (HTTP 403): wrong key, or qBittorrent before 5.2")
         if resp.status_code == 403:
-            async with self._one_login():
+            async with self._login_lock:
                 if self._sessions == session:  # nobody renewed it while this request was out
                     self.logged_in = False
                     if self.session_reused:  # expired or forged: never offered again
