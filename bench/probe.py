@@ -8,6 +8,8 @@
 ``python -m bench.probe drain``        drain the ledger (``QBFAILOVER_DB``) with the library; prints
                                        {"seconds": …, "delivered": …, "rss_mb": …, "peak_mb": …}: the
                                        process's resident size before the drain and at its peak
+``python -m bench.probe cli-drain``    the same through ``qbfailover queue drain`` (its printed lines go
+                                       to /dev/null), in this process; prints the same keys
 Imports happen before the clock starts for the two health probes; the check is the figure.
 """
 
@@ -89,6 +91,33 @@ def drain() -> dict[str, object]:
     return {"seconds": seconds, "delivered": delivered, "rss_mb": before, "peak_mb": _status_mb("VmHWM")}
 
 
+def cli_drain() -> dict[str, object]:
+    """``qbfailover queue drain`` as a user runs it, measured from inside its own process."""
+    from qbfailover.cli.entry import main as cli_main
+    from qbfailover.ledger import open_ledger
+
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    sys.argv = ["qbfailover", "queue", "drain"]
+    os.dup2(devnull, 1)
+    try:
+        cli_main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(devnull)
+    seconds = time.perf_counter() - start
+    peak = _status_mb("VmHWM")
+    with open_ledger(os.environ["QBFAILOVER_DB"]) as ledger:
+        delivered = ledger.counts().get("delivered", 0)
+    return {"seconds": seconds, "delivered": delivered, "rss_mb": before, "peak_mb": peak, "exit": code}
+
+
 def _status_mb(field: str) -> float:
     """A size from /proc/self/status. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the
     parent across fork and exec, so a child of the (large) bench process would report its parent's."""
@@ -112,6 +141,8 @@ def main(argv: list[str]) -> int:
         doc = spec_add(argv[1])
     elif what == "drain":
         doc = drain()
+    elif what == "cli-drain":
+        doc = cli_drain()
     else:
         print(f"unknown probe {argv!r}", file=sys.stderr)
         return 2

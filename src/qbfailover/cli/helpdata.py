@@ -5,7 +5,7 @@
 
 # fmt: off
 
-CHECKSUM = 'a0e9e3ab'
+CHECKSUM = '7d5cb79c'
 PLATFORM = 'linux'
 FILES = (
     'cli/__init__.py',

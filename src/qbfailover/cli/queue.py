@@ -89,17 +89,50 @@ def queue_drain(
 ) -> None:
     """Deliver due pending items now, with failover. Exit 0 all delivered, 3 some left, 4 some rejected."""
     with errors_as_lines(), progress(enabled=not json_out, label="draining") as tick:
-        result = run_with_client(lambda c: c.process_queue(limit=limit, on_progress=tick), config)
-    if json_out:
-        emit_json({**result.as_dict(), "exit_code": result.exit_code})
-    elif not result.items:
+        if json_out:  # one document with every item: it has to hold them all
+            result = run_with_client(lambda c: c.process_queue(limit=limit, on_progress=tick), config)
+            emit_json({**result.as_dict(), "exit_code": result.exit_code})
+            raise typer.Exit(result.exit_code)
+        totals = run_with_client(lambda c: _drain_printing(c, limit, tick), config)
+    if totals.batches == 0:
         out.print(
             "nothing delivered: queue empty, nothing due yet, or no instance healthy "
             "(see 'qbfailover status')"
         )
-    else:
+    raise typer.Exit(4 if totals.rejected else 3 if totals.queued else 0)
+
+
+async def _drain_printing(client: Any, limit: int | None, tick: Any) -> Any:
+    """One drain step at a time, each printed as it ends: memory stays flat however long the queue.
+
+    The same claims, checks and health rule as one ``process_queue`` call (a step reuses the
+    previous step's health report unless something in it failed); only the results are not kept.
+    """
+    from qbfailover.core.watchrules import DrainTotals
+
+    totals = DrainTotals()
+    step = client.drain_step
+    total = client.ledger.counts().get("pending", 0) if tick is not None else 0
+    if limit is not None:
+        total = min(total, limit)
+    done = 0
+    health = None
+    while limit is None or done < limit:
+        size = step if limit is None else min(step, limit - done)
+        result = await client.process_queue(limit=size, health=health)
+        if not result.items:
+            break
+        totals.add(result)
         print_results(result.items)
-    raise typer.Exit(result.exit_code)
+        done += len(result.items)
+        if tick is not None:
+            tick(done, max(total, done))
+        if len(result.items) < size:
+            break  # the claim came back short: nothing more is due
+        failed = any(r.state == "queued" for r in result.items)
+        health = None if failed else client.last_health
+        del result
+    return totals
 
 
 @queue_app.command("import")

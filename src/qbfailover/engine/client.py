@@ -59,9 +59,9 @@ class AsyncResilientClient:
         self._transports = transports or {}
         self._sessions = cache_for(self.settings.db_path) if session_cache else None
         self.last_health: HealthReport | None = None
-        # Told every batch a drain (process_queue) finished, whoever drained: the gateway shows
-        # what was just delivered before the instance's next list does.
-        self.on_batch: Callable[[list[tuple[Entry, ItemResult]]], None] | None = None
+        # Told each batch of items as soon as the ledger marks them delivered, whoever delivered
+        # them: the gateway shows them before the instance's next list does.
+        self.on_delivered: Callable[[list[tuple[Entry, ItemResult]]], None] | None = None
 
     # --- resources ----------------------------------------------------------------------------
 
@@ -289,8 +289,6 @@ class AsyncResilientClient:
             outcomes = await deliver(self, pending, HealthRound(self, report=health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
-            if self.on_batch is not None:
-                self.on_batch([(p.entry, outcomes[p.entry.id]) for p in pending])
             done += len(entries)
             if on_progress is not None:
                 on_progress(done, max(total, done))

@@ -12,6 +12,7 @@ import contextlib
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,7 +44,9 @@ from qbfailover.qbt.webui import AddOptions, AddReply, WebUI
 
 
 class DeliveryHost(ProbeHost, Protocol):
-    """What delivery needs from its client: a round's needs plus the ledger."""
+    """What delivery needs from its client: a round's needs, the ledger, who to tell."""
+
+    on_delivered: Callable[[list[tuple[Entry, ItemResult]]], None] | None
 
     @property
     def ledger(self) -> LedgerBackend:
@@ -84,12 +87,18 @@ class Pending:
         )
 
 
-def _mark_delivered(ledger: LedgerBackend, done: list[Pending], outcome: Outcome, instance: str) -> None:
-    """Ledger first, then the results: if the write fails, the items are released as unresolved."""
+def _mark_delivered(host: DeliveryHost, done: list[Pending], outcome: Outcome, instance: str) -> None:
+    """Ledger first, then the results: if the write fails, the items are released as unresolved.
+
+    ``on_delivered`` hears of each batch as soon as it is marked, not when the whole drain step
+    ends: the gateway shows it at once, and a client polling for it asks no instance.
+    """
     results = [p.result_for(outcome, instance) for p in done]
-    ledger.mark_delivered([p.entry.id for p in done], instance=instance, reason=results[0].reason)
+    host.ledger.mark_delivered([p.entry.id for p in done], instance=instance, reason=results[0].reason)
     for p, result in zip(done, results, strict=True):
         p.result = result
+    if host.on_delivered is not None:
+        host.on_delivered([(p.entry, r) for p, r in zip(done, results, strict=True)])
 
 
 async def deliver(host: DeliveryHost, pending: list[Pending], health: HealthRound) -> dict[int, ItemResult]:
@@ -162,7 +171,7 @@ async def _reconcile_uncertain(host: DeliveryHost, pending: list[Pending], cfg: 
         return
     found = [p for p in suspects if already_there(p.item.hashes, present)]
     if found:
-        _mark_delivered(host.ledger, found, Outcome.ADDED, cfg.name)
+        _mark_delivered(host, found, Outcome.ADDED, cfg.name)
 
 
 LANES = 2
@@ -255,7 +264,7 @@ async def _deliver_batch(
     before = await ui.present(h for p in hashed for h in p.item.hashes) if hashed else set()
     there = [p for p in hashed if already_there(p.item.hashes, before)]
     if there:
-        _mark_delivered(ledger, there, Outcome.ALREADY_THERE, cfg.name)
+        _mark_delivered(host, there, Outcome.ALREADY_THERE, cfg.name)
     send = [p for p in hashed if p.result is None]
     if send:
         reply = await _send(ledger, ui, send, options)
@@ -272,7 +281,7 @@ async def _deliver_batch(
         }
         added = [p for p in send if steps[p.entry.id] is Step.ADDED]
         if added:
-            _mark_delivered(ledger, added, Outcome.ADDED, cfg.name)
+            _mark_delivered(host, added, Outcome.ADDED, cfg.name)
         for p in send:
             if p.result is None:
                 _apply(ledger, cfg, p, steps[p.entry.id], reply, host.settings.confirm_timeout)
@@ -288,7 +297,7 @@ async def _deliver_unhashed(
     reply = await _send(host.ledger, ui, [p], options)
     step = judge_url(reply.accepted)
     if step is Step.ACCEPTED_URL:
-        _mark_delivered(host.ledger, [p], Outcome.ACCEPTED_URL, cfg.name)
+        _mark_delivered(host, [p], Outcome.ACCEPTED_URL, cfg.name)
     else:
         _apply(host.ledger, cfg, p, step, reply, host.settings.confirm_timeout)
 

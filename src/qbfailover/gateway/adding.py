@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from qbfailover.core.items import Item, link_item, parse_torrent
 from qbfailover.core.outcomes import ItemResult
-from qbfailover.errors import ItemError, StoreError
+from qbfailover.errors import ItemError, QbFailoverError, StoreError
 from qbfailover.gateway.service import Gateway, Reply, Upload, text
 from qbfailover.gateway.view import waiting_torrent
 from qbfailover.ledger.base import Entry, NewEntry
@@ -58,13 +58,14 @@ async def add(gw: Gateway, form: Mapping[str, str], files: list[tuple[str, Uploa
         try:
             # In a thread: the commit's fsync releases the event loop, so the courier's deliveries
             # and other clients' requests go on meanwhile (the ledger serialises its own access).
-            await asyncio.to_thread(gw.client.ledger.record, entries, reason="received", claim=False)
+            record = gw.client.ledger.record
+            recorded = await asyncio.to_thread(record, entries, reason="received", claim=False)
         except StoreError as exc:
             log.error("add not recorded: %s", exc)
             return text(500, f"qbfailover: the add could not be recorded ({exc})")
         if gw.courier is not None:
             gw.courier.poke(len(items))
-        gw.view.invalidate()
+        gw.view.note_recorded(recorded)  # the instances' lists did not change: no refresh of those
         if invalid:
             log.info("torrents/add: %d invalid line(s) ignored", invalid)
     if bad_file is not None:
@@ -73,10 +74,30 @@ async def add(gw: Gateway, form: Mapping[str, str], files: list[tuple[str, Uploa
 
 
 def show(gw: Gateway, done: list[tuple[Entry, ItemResult]]) -> None:
-    """Put delivered items into the view at once, so a client polling for its hash finds it."""
+    """Put delivered items into the view at once, so a client polling for its hash finds it.
+
+    Commands kept for items that were on their way (``followups``) are sent right away: the
+    delivery confirmed the hash on the instance, there is no list to wait for.
+    """
+    waiting: set[str] = set()
     for entry, r in done:
         if r.state == "delivered" and r.instance and r.infohash:
             t = waiting_torrent(entry, r.infohash[:40])
-            t["state"] = "metaDL"
+            t["state"] = "pausedDL" if t["state"] == "pausedDL" else "metaDL"
             t.pop("qbfailover_queued", None)
             gw.view.note_delivered(r.instance, t)
+            if t["hash"] in gw.followups:
+                waiting.add(r.instance)
+    for name in sorted(waiting):
+        task = asyncio.get_running_loop().create_task(_followups(gw, name))
+        gw.background.add(task)
+        task.add_done_callback(gw.background.discard)
+
+
+async def _followups(gw: Gateway, instance: str) -> None:
+    from qbfailover.gateway.commands import apply_followups
+
+    try:
+        await apply_followups(gw, instance)
+    except QbFailoverError as exc:  # the next list of that instance tries again
+        log.warning("commands kept for delivered items not sent yet: %s", exc)

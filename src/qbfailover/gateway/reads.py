@@ -38,8 +38,10 @@ def _json(doc: object) -> Reply:
 
 async def info(gw: Gateway, params: Mapping[str, str]) -> Reply:
     """torrents/info over every instance and the queue, filtered once."""
-    await gw.view.refresh()
-    chosen = select(gw.view.torrents(), params)
+    wanted = {h.strip().lower() for h in params.get("hashes", "").split("|") if h.strip()}
+    only = wanted if wanted and "all" not in wanted else None
+    await (gw.view.refresh() if only is None else gw.view.refresh_for(only))
+    chosen = select(gw.view.torrents(only), params)
     return Reply(200, "[" + ",".join(t.raw for t in chosen) + "]", "application/json")
 
 

@@ -100,7 +100,7 @@ async def run_serve(settings: Settings, options: ServeOptions, *, cycles: int | 
             page=lambda: activity.latest,
             refresh=refresh_seconds(options.interval),
         )
-        client.on_batch = lambda results: show(gw, results)  # the courier's and the watch loop's drains
+        client.on_delivered = lambda done: show(gw, done)  # the courier's and the watch loop's drains
         gw.courier = Courier(client)
         gw.courier.start()
         config = uvicorn.Config(

@@ -325,7 +325,10 @@ class LedgerBackend(Protocol):
         ...
 
     def list(
-        self, *, states: Collection[str] = ("pending",), limit: int | None = None
+        self, *, states: Collection[str] = ("pending",), limit: int | None = None, newest: bool = False
     ) -> builtins.list[Entry]:
-        """Rows in the given states, oldest first: ``queue list`` and ``queue export``."""
+        """Rows in the given states, oldest first: ``queue list`` and ``queue export``.
+
+        ``newest``: the most recently updated first (with ``limit``, the status page's recent
+        outcomes read a few rows, not the whole history)."""
         ...

@@ -326,7 +326,7 @@ class PostgresLedger:
         return self._salt
 
     def list(
-        self, *, states: Collection[str] = ("pending",), limit: int | None = None
+        self, *, states: Collection[str] = ("pending",), limit: int | None = None, newest: bool = False
     ) -> builtins.list[Entry]:
         """Rows in the given states, oldest first: the order ``queue list`` and ``export`` show them."""
         unknown = set(states) - set(STATES)
@@ -336,7 +336,7 @@ class PostgresLedger:
             return []
         return self._run(
             "reading",
-            lambda conn: admin.listing(conn, states, limit, self._owner, self._clock()),
+            lambda conn: admin.listing(conn, states, limit, self._owner, self._clock(), newest=newest),
             transaction=False,
         )
 

@@ -60,10 +60,17 @@ def purge_delivered(conn: Connection, cutoff: float) -> int:
 
 
 def listing(
-    conn: Connection, states: Collection[str], limit: int | None, owner: str, now: float
+    conn: Connection,
+    states: Collection[str],
+    limit: int | None,
+    owner: str,
+    now: float,
+    *,
+    newest: bool = False,
 ) -> list[Entry]:
-    """Rows in these (known) states, oldest first, at most ``limit``."""
-    sql = f"SELECT {COLUMNS} FROM {ENTRIES} WHERE state = ANY(%s) ORDER BY id"
+    """Rows in these (known) states, oldest first (``newest``: last updated first), at most ``limit``."""
+    order = "updated_at DESC, id DESC" if newest else "id"
+    sql = f"SELECT {COLUMNS} FROM {ENTRIES} WHERE state = ANY(%s) ORDER BY {order}"
     args: list[object] = [[*states]]
     if limit is not None:
         sql += " LIMIT %s"

@@ -379,7 +379,7 @@ class Ledger:
             return moves.select(conn, open_only, limit)
 
     def list(
-        self, *, states: Collection[str] = ("pending",), limit: int | None = None
+        self, *, states: Collection[str] = ("pending",), limit: int | None = None, newest: bool = False
     ) -> builtins.list[Entry]:
         """Rows in the given states, oldest first: the order ``queue list`` and ``export`` show them."""
         unknown = set(states) - set(STATES)
@@ -388,7 +388,9 @@ class Ledger:
         if not states:
             return []
         wanted = [*states]
-        sql = f"SELECT {rows.COLUMNS} FROM entries WHERE state IN ({rows.marks(len(wanted))}) ORDER BY id"
+        order = "updated_at DESC, id DESC" if newest else "id"
+        where = f"state IN ({rows.marks(len(wanted))})"
+        sql = f"SELECT {rows.COLUMNS} FROM entries WHERE {where} ORDER BY {order}"
         args: builtins.list[object] = [*wanted]
         if limit is not None:
             sql += " LIMIT ?"
