@@ -6,7 +6,7 @@ direct baseline polls qBittorrent, the gateway's client polls the gateway, which
 on its instance (no longer queued) only once its delivery confirmed it there by infohash. Both
 include qBittorrent's own work. (Polling qBittorrent behind the gateway's back instead would make
 qBittorrent serialise every new torrent twice, for the poller and for the confirmation, at
-~0.27 ms each on 4.5: a cost no client of the gateway causes.) torrents/info is timed with the
+0.1-0.3 ms each on 4.5: a cost no client of the gateway causes.) torrents/info is timed with the
 view's cache expired before each sample (the worst case: every instance fetched and merged).
 """
 

@@ -19,7 +19,7 @@ from qbfailover.core.items import Item, link_item, parse_torrent
 from qbfailover.core.outcomes import ItemResult
 from qbfailover.errors import ItemError, QbFailoverError, StoreError
 from qbfailover.gateway.service import Gateway, Reply, Upload, text
-from qbfailover.gateway.view import waiting_torrent
+from qbfailover.gateway.waiting import waiting_listed
 from qbfailover.ledger.base import Entry, NewEntry
 from qbfailover.qbt.options import AddOptions
 
@@ -82,11 +82,9 @@ def show(gw: Gateway, done: list[tuple[Entry, ItemResult]]) -> None:
     waiting: set[str] = set()
     for entry, r in done:
         if r.state == "delivered" and r.instance and r.infohash:
-            t = waiting_torrent(entry, r.infohash[:40])
-            t["state"] = "pausedDL" if t["state"] == "pausedDL" else "metaDL"
-            t.pop("qbfailover_queued", None)
-            gw.view.note_delivered(r.instance, t)
-            if t["hash"] in gw.followups:
+            listed = waiting_listed(entry, r.infohash[:40], delivered=True)
+            gw.view.note_delivered(r.instance, listed)
+            if listed.hash in gw.followups:
                 waiting.add(r.instance)
     for name in sorted(waiting):
         task = asyncio.get_running_loop().create_task(_followups(gw, name))

@@ -108,7 +108,7 @@ async def detail(gw: Gateway, action: str, params: Mapping[str, str]) -> Reply:
     entry = gw.view.pending().get(h)
     if entry is None:
         return text(404, "Not Found")
-    from qbfailover.gateway.view import waiting_torrent
+    from qbfailover.gateway.waiting import waiting_torrent
 
     if action == "properties":
         return _json(_queued_properties(waiting_torrent(entry, h)))
