@@ -440,6 +440,30 @@ def test_list_counts_and_oldest_pending(a: LedgerBackend, clock: FakeClock) -> N
         a.list(states=("done",))
 
 
+def test_list_newest_is_last_updated_first_and_bounded(a: LedgerBackend, clock: FakeClock) -> None:
+    """list(newest=True) orders by updated_at then id, both descending, before the limit: the
+    status page reads only its newest outcomes; the default order stays by id."""
+    e1, e2, e3, e4, e5, e6 = a.record([item(n) for n in range(1, 7)], reason="r")
+    clock.now += 10
+    a.mark_rejected(e4.id, reason="bad")
+    clock.now += 10
+    a.mark_delivered([e2.id], instance="p", reason="added")
+    clock.now += 10
+    a.mark_delivered([e5.id, e1.id], instance="p", reason="added")  # one updated_at: by id, descending
+    clock.now += 10
+    a.mark_failed([e6.id], reason="down", error="x")  # updated last, but pending: not listed
+    done = ("delivered", "rejected")
+    assert ids(a.list(states=done, newest=True)) == [e5.id, e1.id, e2.id, e4.id]
+    assert ids(a.list(states=done, limit=3, newest=True)) == [e5.id, e1.id, e2.id]
+    assert ids(a.list(states=done, limit=1, newest=True)) == [e5.id]
+    assert [e.updated_at for e in a.list(states=done, limit=3, newest=True)] == [clock.now - 10] * 2 + [
+        clock.now - 20
+    ]
+    assert ids(a.list(states=done)) == [e1.id, e2.id, e4.id, e5.id]
+    assert ids(a.list(states=done, limit=3)) == [e1.id, e2.id, e4.id]
+    assert ids(a.list(newest=True)) == [e6.id, e3.id]
+
+
 def test_purge_removes_only_old_delivered_rows(a: LedgerBackend, clock: FakeClock) -> None:
     """purge_delivered() keeps pending, rejected and recently delivered rows."""
     old, recent, pending, rejected = a.record([item(n) for n in range(4)], reason="r")

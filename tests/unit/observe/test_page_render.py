@@ -285,6 +285,39 @@ def test_tracker_reads_the_ledger_and_rescans_only_when_counts_change(tmp_path: 
         assert len(scans) > n
 
 
+def test_tracker_shows_the_newest_outcomes_from_a_bounded_newest_first_read(tmp_path: Path) -> None:
+    """The delivered/rejected history is read newest first and bounded (never the whole history
+    each cycle), and the page lists the most recent outcomes, not the lowest ids."""
+    now = [NOW]
+    with Ledger(tmp_path / "l.sqlite3", clock=lambda: now[0]) as ledger:
+        new = [
+            NewEntry(key=f"{i:040x}", kind="magnet", payload=b"m", name=f"n{i}", options={})
+            for i in range(150)
+        ]
+        rows = ledger.record(new, reason="received")
+        order = [rows[(i * 37) % 150] for i in range(150)]  # finished in an order unlike their ids
+        for n, row in enumerate(order):
+            now[0] += 1
+            if n % 4:
+                ledger.mark_delivered([row.id], instance="secondary", reason="added")
+            else:
+                ledger.mark_rejected(row.id, reason="invalid torrent")
+        reads: list[tuple[dict[str, Any], int]] = []
+        real_list = ledger.list
+
+        def recording_list(**kw: Any) -> list[Entry]:
+            got = real_list(**kw)
+            reads.append((kw, len(got)))
+            return got
+
+        ledger.list = recording_list  # type: ignore[method-assign]
+        data = ActivityTracker(clock=lambda: now[0]).refresh(ledger, status_doc(pending=0))
+    outcome_reads = [(kw, n) for kw, n in reads if set(kw["states"]) == {"delivered", "rejected"}]
+    assert outcome_reads == [({"states": ("delivered", "rejected"), "limit": 100, "newest": True}, 100)]
+    assert [d.name for d in data.deliveries] == [row.name for row in reversed(order[-50:])]
+    assert [d.at for d in data.deliveries] == [now[0] - k for k in range(50)]
+
+
 def test_a_new_reason_without_a_new_count_shows_within_the_rescan_period(tmp_path: Path) -> None:
     """A failed try rewrites a pending row's reason and leaves the counts alone: the next scan of
     the queue (at most PENDING_RESCAN seconds later) shows the new reason."""
