@@ -5,7 +5,7 @@
 
 # fmt: off
 
-CHECKSUM = '7d5cb79c'
+CHECKSUM = 'b1ec822c'
 PLATFORM = 'linux'
 FILES = (
     'cli/__init__.py',

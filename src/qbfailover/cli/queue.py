@@ -9,8 +9,9 @@ which ``cli.program`` mounts as the ``queue`` group. The ledger is opened inside
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -29,6 +30,10 @@ from qbfailover.cli.helpers import (
     settings_from,
 )
 from qbfailover.errors import QbFailoverError
+
+if TYPE_CHECKING:  # --help must not import the engine
+    from qbfailover.core.watchrules import DrainTotals
+    from qbfailover.engine.client import AsyncResilientClient
 
 queue_app = typer.Typer(help="Inspect and process the durable queue (the ledger).", no_args_is_help=True)
 
@@ -102,7 +107,9 @@ def queue_drain(
     raise typer.Exit(4 if totals.rejected else 3 if totals.queued else 0)
 
 
-async def _drain_printing(client: Any, limit: int | None, tick: Any) -> Any:
+async def _drain_printing(
+    client: AsyncResilientClient, limit: int | None, tick: Callable[[int, int], None] | None
+) -> DrainTotals:
     """One drain step at a time, each printed as it ends: memory stays flat however long the queue.
 
     The same claims, checks and health rule as one ``process_queue`` call (a step reuses the
@@ -131,7 +138,6 @@ async def _drain_printing(client: Any, limit: int | None, tick: Any) -> Any:
             break  # the claim came back short: nothing more is due
         failed = any(r.state == "queued" for r in result.items)
         health = None if failed else client.last_health
-        del result
     return totals
 
 

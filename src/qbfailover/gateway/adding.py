@@ -79,14 +79,14 @@ def show(gw: Gateway, done: list[tuple[Entry, ItemResult]]) -> None:
     Commands kept for items that were on their way (``followups``) are sent right away: the
     delivery confirmed the hash on the instance, there is no list to wait for.
     """
-    waiting: set[str] = set()
+    holders: set[str] = set()
     for entry, r in done:
         if r.state == "delivered" and r.instance and r.infohash:
             listed = waiting_listed(entry, r.infohash[:40], delivered=True)
             gw.view.note_delivered(r.instance, listed)
             if listed.hash in gw.followups:
-                waiting.add(r.instance)
-    for name in sorted(waiting):
+                holders.add(r.instance)
+    for name in sorted(holders):
         task = asyncio.get_running_loop().create_task(_followups(gw, name))
         gw.background.add(task)
         task.add_done_callback(gw.background.discard)

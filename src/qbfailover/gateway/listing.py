@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol, TypeVar
 
-__all__ = ["WAITING_STATE", "Listed", "client_state", "select", "split_list"]
+__all__ = ["WAITING_STATE", "Listed", "client_state", "select", "split_list", "wanted_hashes"]
 
 
 class Torrent(Protocol):
@@ -169,6 +169,12 @@ def _int(raw: str | None) -> int | None:
         return None
 
 
+def wanted_hashes(params: Mapping[str, str]) -> set[str] | None:
+    """The ``hashes`` filter as a set (lower case); None when absent, empty or ``all``."""
+    wanted = {h.strip().lower() for h in params.get("hashes", "").split("|") if h.strip()}
+    return wanted if wanted and "all" not in wanted else None
+
+
 def select(torrents: Iterable[T], params: Mapping[str, str]) -> list[T]:
     """Apply torrents/info's ``filter``, ``category``, ``tag``, ``hashes``, ``sort``, ``reverse``,
     ``limit`` and ``offset`` (a negative offset counts from the end), as qBittorrent does."""
@@ -182,10 +188,9 @@ def select(torrents: Iterable[T], params: Mapping[str, str]) -> list[T]:
     if "tag" in params:
         tag = params["tag"].strip()
         out = [t for t in out if (not _tags(t) if tag == "" else tag in _tags(t))]
-    if params.get("hashes"):
-        wanted = {h.strip().lower() for h in params["hashes"].split("|") if h.strip()}
-        if "all" not in wanted:
-            out = [t for t in out if str(t.get("hash", "")).lower() in wanted]
+    wanted = wanted_hashes(params)
+    if wanted is not None:
+        out = [t for t in out if str(t.get("hash", "")).lower() in wanted]
     if params.get("sort"):
         reverse = params.get("reverse", "false").lower() in ("true", "1")
         out.sort(key=_sort_key(params["sort"]), reverse=reverse)

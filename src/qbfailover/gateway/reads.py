@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from qbfailover.errors import InstanceError
-from qbfailover.gateway.listing import select
+from qbfailover.gateway.listing import select, wanted_hashes
 from qbfailover.gateway.service import Gateway, Reply, text
 
 __all__ = ["DETAIL_ACTIONS", "categories", "detail", "info", "maindata", "preferences", "tags", "transfer"]
@@ -38,8 +38,7 @@ def _json(doc: object) -> Reply:
 
 async def info(gw: Gateway, params: Mapping[str, str]) -> Reply:
     """torrents/info over every instance and the queue, filtered once."""
-    wanted = {h.strip().lower() for h in params.get("hashes", "").split("|") if h.strip()}
-    only = wanted if wanted and "all" not in wanted else None
+    only = wanted_hashes(params)
     await (gw.view.refresh() if only is None else gw.view.refresh_for(only))
     chosen = select(gw.view.torrents(only), params)
     return Reply(200, "[" + ",".join(t.raw for t in chosen) + "]", "application/json")

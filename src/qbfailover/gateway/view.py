@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MergedView"]
 
-Torrent = dict[str, Any]
-
 
 _LIBC: list[ctypes.CDLL] = []
 
@@ -91,7 +89,7 @@ class MergedView:
         _libc()  # set the allocator up before the first big list
 
     def invalidate(self) -> None:
-        """The next read fetches again (after an add or a command changed what instances hold)."""
+        """The next read fetches again, the pending rows too (a command changed what instances hold)."""
         self._fetched_at = -1e18
         self._queued = None
 
@@ -166,6 +164,7 @@ class MergedView:
         if torrents is None:
             self.reachable[cfg.name] = False  # the next full refresh re-tries it in the background
             return
+        self.reachable[cfg.name] = True
         known = self.known.setdefault(cfg.name, {})
         recent = self._recent.get(cfg.name, {})
         for h in hashes:
