@@ -188,7 +188,7 @@ def _from_toml(path: Path, env: Mapping[str, str]) -> Settings:
         deadline=positive_number(general, "deadline", 2.0, path, "settings"),
         cooldown=positive_number(general, "cooldown", 30.0, path, "settings"),
         auth_cooldown=positive_number(general, "auth_cooldown", 900.0, path, "settings"),
-        batch_size=positive_int(general, "batch_size", 500, path, "settings"),
+        batch_size=positive_int(general, "batch_size", 5000, path, "settings"),
         confirm_timeout=positive_number(general, "confirm_timeout", 3.0, path, "settings"),
         **_notify(env, doc.get("notify"), path),
     )

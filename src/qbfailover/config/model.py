@@ -104,7 +104,7 @@ class Settings:
     deadline: float = 2.0
     cooldown: float = 30.0
     auth_cooldown: float = 900.0
-    batch_size: int = 500
+    batch_size: int = 5000
     confirm_timeout: float = 3.0
     # Notifications (watch): Apprise URLs and a plain JSON webhook; both carry tokens, hence Secret.
     notify_apprise: tuple[Secret, ...] = ()

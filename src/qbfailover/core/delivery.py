@@ -102,3 +102,28 @@ def judge_error(error: InstanceError) -> Step:
 def refused_everywhere(refusals: int, tried: int) -> bool:
     """After all usable instances: rejected when each one tried refused the item (at least one did)."""
     return refusals > 0 and refusals >= max(1, tried)
+
+
+MAX_ADD_BYTES = 8 * 1024 * 1024
+"""Payload bytes one torrents/add may carry. ``batch_size`` counts items, and a magnet is ~100
+bytes where a .torrent can be megabytes: a count alone would let 500 large files outgrow what a
+WebUI (or a reverse proxy before it) accepts in one request."""
+
+
+def batch_bounds(sizes: list[int], max_items: int, max_bytes: int = MAX_ADD_BYTES) -> list[tuple[int, int]]:
+    """Split items of these payload ``sizes`` into ``(start, end)`` runs for one add each.
+
+    A run ends at ``max_items`` items or before it would pass ``max_bytes``; an item larger than
+    ``max_bytes`` on its own still goes, alone (qBittorrent answers for it, 413 included).
+    """
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    total = 0
+    for i, size in enumerate(sizes):
+        if i > start and (i - start >= max_items or total + size > max_bytes):
+            bounds.append((start, i))
+            start, total = i, 0
+        total += size
+    if start < len(sizes):
+        bounds.append((start, len(sizes)))
+    return bounds

@@ -23,9 +23,10 @@ from qbfailover.config import InstanceConfig, Settings, load_settings
 from qbfailover.core import breaker
 from qbfailover.core.breaker import Guard
 from qbfailover.core.health import HealthReport
-from qbfailover.core.items import Item, item_from_ledger
+from qbfailover.core.items import Item
 from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.engine.delivery import LANES, Pending, deliver
+from qbfailover.engine.drain import claim_items
 from qbfailover.engine.health_round import HealthRound
 from qbfailover.engine.inputs import parse_item
 from qbfailover.errors import Banned, InstanceError, ItemError
@@ -260,39 +261,22 @@ class AsyncResilientClient:
         if limit is not None:
             total = min(total, limit)
         while limit is None or done < limit:
+            size = self.drain_step if limit is None else min(self.drain_step, limit - done)
             if health is None or not health.healthy:
                 health = await self.health_check(respect_breakers=True)
             if not health.healthy:
                 break
-            size = self.drain_step if limit is None else min(self.drain_step, limit - done)
-            entries = self.ledger.claim_due(limit=size)
-            if not entries:
+            pending, rejected, claimed = claim_items(self.ledger, size)
+            if not claimed:
                 break
-            pending = []
-            for entry in entries:
-                try:
-                    item = item_from_ledger(entry.kind, entry.payload, source=f"ledger #{entry.id}")
-                except ItemError as exc:
-                    self.ledger.mark_rejected(entry.id, reason=str(exc))
-                    result.items.append(
-                        ItemResult(
-                            entry.payload.decode(errors="replace")[:80],
-                            entry.name,
-                            None,
-                            Outcome.INVALID_ITEM,
-                            id=entry.id,
-                            error=str(exc),
-                        )
-                    )
-                    continue
-                pending.append(Pending(entry, item))
+            result.items.extend(rejected)
             outcomes = await deliver(self, pending, HealthRound(self, report=health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])
-            done += len(entries)
+            done += claimed
             if on_progress is not None:
                 on_progress(done, max(total, done))
-            if len(entries) < size:
+            if claimed < size:
                 break  # all that was due is done; items recorded since wait for the next drain
             if any(r.state == "queued" for r in outcomes.values()):
                 health = None  # something failed: look again before the next batch

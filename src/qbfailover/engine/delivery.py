@@ -20,6 +20,7 @@ from qbfailover.config import InstanceConfig
 from qbfailover.core.delivery import (
     Step,
     already_there,
+    batch_bounds,
     judge_add,
     judge_error,
     judge_url,
@@ -187,13 +188,18 @@ async def _deliver_to(host: DeliveryHost, cfg: InstanceConfig, todo: list[Pendin
     batches not yet started carry the error on to the next instance.
     """
     groups: dict[str, list[Pending]] = {}
+    keys: dict[int, str] = {}  # rows read together share one options object: encode it once
     for p in todo:
-        groups.setdefault(json.dumps(p.entry.options, sort_keys=True), []).append(p)
+        key = keys.get(id(p.entry.options))
+        if key is None:
+            key = keys[id(p.entry.options)] = json.dumps(p.entry.options, sort_keys=True)
+        groups.setdefault(key, []).append(p)
     size = host.settings.batch_size
     batches: deque[tuple[AddOptions, list[Pending]]] = deque()
     for group in groups.values():
         options = AddOptions.from_mapping(group[0].entry.options)
-        batches.extend((options, group[start : start + size]) for start in range(0, len(group), size))
+        bounds = batch_bounds([len(p.entry.payload) for p in group], size)
+        batches.extend((options, group[start:end]) for start, end in bounds)
     failures: list[InstanceError] = []
 
     async def lane() -> None:
@@ -307,7 +313,8 @@ async def _confirm(ui: WebUI, send: list[Pending], confirm_timeout: float) -> se
 
     Each poll asks only for the items not seen yet: qBittorrent's cost is per torrent listed,
     so re-listing the ones already confirmed made a 500-item batch pay for its early arrivals
-    on every poll.
+    on every poll. The timeout counts from the last poll that found something: a large batch
+    that qBittorrent is still working through is not given up on while it keeps appearing.
     """
     present: set[str] = set()
     waiting = send
@@ -315,7 +322,10 @@ async def _confirm(ui: WebUI, send: list[Pending], confirm_timeout: float) -> se
     delay = 0.005
     while True:
         present |= await ui.present(h for p in waiting for h in p.item.hashes)
-        waiting = [p for p in waiting if not already_there(p.item.hashes, present)]
+        still = [p for p in waiting if not already_there(p.item.hashes, present)]
+        if len(still) < len(waiting):
+            deadline = time.monotonic() + confirm_timeout
+        waiting = still
         if not waiting or time.monotonic() >= deadline:
             return present
         await asyncio.sleep(delay)

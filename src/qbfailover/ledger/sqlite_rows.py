@@ -138,21 +138,20 @@ def update_uncertain(
 ) -> None:
     """Rewrite the ``uncertain`` instance list of these rows with ``change``.
 
-    Rows whose list is empty (nearly all: a first send, a confirmed delivery) are rewritten in one
-    statement per chunk; only the others are read and rewritten one by one.
+    Rows share a handful of lists (``[]`` before a first send, ``["primary"]`` after it): each
+    distinct list is decoded, changed and rewritten once per chunk, in one statement, instead of
+    once per row (a 5,000-item batch spent 60 ms in per-row JSON).
     """
-    from_empty = json.dumps(change([]))
-    rows: list[tuple[object, ...]] = []
     for chunk in chunks(list(dict.fromkeys(entry_ids))):
         in_ids = f"id IN ({marks(len(chunk))})"
-        conn.execute(
-            f"UPDATE entries SET uncertain = ?, updated_at = ? WHERE uncertain IN ('[]', ?) AND {in_ids}",
-            (from_empty, now, from_empty, *chunk),
-        )
-        sql = f"SELECT id, uncertain FROM entries WHERE uncertain NOT IN ('[]', ?) AND {in_ids}"
-        for entry_id, text in conn.execute(sql, (from_empty, *chunk)).fetchall():
-            rows.append((json.dumps(change(list(json.loads(text)))), now, entry_id))
-    conn.executemany("UPDATE entries SET uncertain = ?, updated_at = ? WHERE id = ?", rows)
+        texts = [
+            str(r[0]) for r in conn.execute(f"SELECT DISTINCT uncertain FROM entries WHERE {in_ids}", chunk)
+        ]
+        for text in texts:
+            conn.execute(
+                f"UPDATE entries SET uncertain = ?, updated_at = ? WHERE uncertain = ? AND {in_ids}",
+                (json.dumps(change(list(json.loads(text)))), now, text, *chunk),
+            )
 
 
 def load_guard(conn: sqlite3.Connection, name: str) -> Guard:

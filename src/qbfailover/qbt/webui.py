@@ -31,6 +31,7 @@ from qbfailover.config import InstanceConfig
 from qbfailover.core.health import FailureKind
 from qbfailover.core.items import Item
 from qbfailover.errors import AuthFailed, Banned, ConfigError, Rejected, Uncertain, Unreachable
+from qbfailover.qbt.forms import form
 from qbfailover.qbt.options import AddOptions
 from qbfailover.qbt.replies import (
     AddReply,
@@ -249,7 +250,8 @@ class WebUI:
                 connect=min(timeout, self.config.connect_timeout),
             )
         try:
-            return await self._client.request(method, path, headers=self._auth_headers(), **kwargs, **extra)
+            headers = {**self._auth_headers(), **kwargs.pop("headers", {})}
+            return await self._client.request(method, path, headers=headers, **kwargs, **extra)
         except httpx.ConnectTimeout:
             raise Unreachable(
                 self.name, "connect timeout (host or VPN path down?)", kind=FailureKind.CONNECT_TIMEOUT
@@ -307,14 +309,14 @@ class WebUI:
     async def present(self, hashes: Iterable[str]) -> set[str]:
         """Which of ``hashes`` (lower-case hex) are on this instance, under any of its hashes.
 
-        One POST whatever the count: every supported version (4.5, 5.x) filters a POSTed
-        ``hashes`` form field as it filters the query, and a body has no URL length limit, so a
-        500-item batch costs one request instead of one per chunk.
+        One POST whatever the count: 4.5 and 5.x filter a POSTed ``hashes`` field as they filter
+        the query, and a body has no URL length limit (a batch is one request, not one per chunk).
         """
         wanted = sorted({h.lower() for h in hashes})
         if not wanted:
             return set()
-        resp = await self._call("POST", "torrents/info", idempotent=True, data={"hashes": "|".join(wanted)})
+        query = form({"hashes": "|".join(wanted)})
+        resp = await self._call("POST", "torrents/info", idempotent=True, **query)
         if resp.status_code != 200:
             raise rejection(self.name, "torrents/info", resp.status_code, resp.text)
         return info_hashes(self.name, resp.status_code, resp.text)
@@ -339,10 +341,9 @@ class WebUI:
             for i in items
             if i.kind == "torrent"
         ]
-        data = options.form()
-        if urls:
-            data["urls"] = "\n".join(urls)
-        resp = await self._call("POST", "torrents/add", idempotent=False, data=data, files=files or None)
+        data = options.form() | ({"urls": "\n".join(urls)} if urls else {})
+        body = {"data": data, "files": files} if files else form(data)  # a form unless files ride along
+        resp = await self._call("POST", "torrents/add", idempotent=False, **body)
         return add_reply(self.name, resp.status_code, resp.text)
 
 

@@ -347,7 +347,7 @@ def test_toml_defaults(tmp_path: Path) -> None:
     )
     assert [i.priority for i in s.instances] == [1, 2]
     assert s.db_path == tmp_path / "l.db" and s.vpn is None
-    assert (s.deadline, s.cooldown, s.auth_cooldown, s.batch_size) == (2.0, 30.0, 900.0, 500)
+    assert (s.deadline, s.cooldown, s.auth_cooldown, s.batch_size) == (2.0, 30.0, 900.0, 5000)
 
 
 ONE = '[[instances]]\nname = "a"\nurl = "http://127.0.0.1:1/"\n'

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qbfailover.core import breaker
 from qbfailover.core.breaker import Guard
 from qbfailover.core.delivery import (
     Step,
     already_there,
+    batch_bounds,
     judge_add,
     judge_error,
     judge_url,
@@ -405,3 +408,19 @@ def test_reason_is_rendered_from_the_outcome(
     """Each outcome renders the exact reason text users and the ledger have always seen."""
     assert (result.state, result.fault, result.reason) == (state, fault, reason)
     assert list(result.as_dict()) == ["id", "item", "name", "infohash", "state", "instance", "reason"]
+
+
+def test_batches_end_at_the_item_count_or_before_the_byte_budget() -> None:
+    assert batch_bounds([100] * 5, 2) == [(0, 2), (2, 4), (4, 5)]
+    assert batch_bounds([100] * 5, 10, max_bytes=250) == [(0, 2), (2, 4), (4, 5)]
+    assert batch_bounds([10, 900, 10, 10], 10, max_bytes=500) == [(0, 1), (1, 2), (2, 4)]  # big one alone
+    assert batch_bounds([], 10) == []
+
+
+@given(st.lists(st.integers(0, 1000), max_size=40), st.integers(1, 8), st.integers(1, 3000))
+def test_batches_cover_every_item_once_in_order(sizes: list[int], count: int, budget: int) -> None:
+    bounds = batch_bounds(sizes, count, max_bytes=budget)
+    assert [i for start, end in bounds for i in range(start, end)] == list(range(len(sizes)))
+    for start, end in bounds:
+        assert end - start <= count
+        assert end - start == 1 or sum(sizes[start:end]) <= budget

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from hypothesis import given
@@ -388,3 +389,8 @@ def test_ledger_bad_rows_are_item_errors(kind: str, payload: bytes, why: str) ->
     with pytest.raises(ItemError) as exc:
         item_from_ledger(kind, payload, source="ledger#7")
     assert why in one_line(exc)
+
+
+@given(st.text(st.sampled_from("ab=&+%2CxtX.é 1dn;?#"), max_size=40))
+def test_query_params_is_parse_qs(query: str) -> None:
+    assert items.query_params(query) == parse_qs(query, keep_blank_values=True)

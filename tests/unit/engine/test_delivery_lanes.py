@@ -29,7 +29,7 @@ class Host:
 
 
 def pending(n: int) -> Pending:
-    entry: Any = SimpleNamespace(id=n, options={}, uncertain=())
+    entry: Any = SimpleNamespace(id=n, options={}, uncertain=(), payload=b"magnet")
     return Pending(entry, parse_magnet(f"magnet:?xt=urn:btih:{n:040x}"))
 
 
