@@ -6,7 +6,8 @@ lost), and the courier is woken. It drains due items with the engine's own rules
 into one drain: the courier waits until none came for ``linger``, but never longer than
 ``max_linger`` after the first, so a client that sends a thousand one-magnet requests in a row
 pays a handful of drains (each with its health round, claim, check, add, confirmation and marks)
-instead of one per few requests. An add of a drain step or more is sent at once. Each drain takes
+instead of one per few requests. A bulk add (``bulk`` items, 500 by default) is sent at once:
+it already fills a request well, and waiting for more would only delay it. Each drain takes
 its own health round (the VPN gate is checked at the time of sending, never from an older
 report); when no instance is usable it stops and the watch loop drains on recovery. Two drains
 never claim the same row, so it cannot race the watch loop's drain.
@@ -33,9 +34,16 @@ class Courier:
     """One background task that delivers recorded items whenever it is woken."""
 
     def __init__(
-        self, client: AsyncResilientClient, *, linger: float = 0.02, max_linger: float = 0.25
+        self,
+        client: AsyncResilientClient,
+        *,
+        linger: float = 0.02,
+        max_linger: float = 0.25,
+        bulk: int = 500,
     ) -> None:
         self.client = client
+        self.bulk = bulk
+        """Items gathered that end the gathering at once (capped at a drain step)."""
         self.linger = linger
         """Quiet time that ends the gathering of adds: the stream of adds has paused."""
         self.max_linger = max_linger
@@ -59,7 +67,8 @@ class Courier:
         """Wait while adds keep coming (see the module's docstring); return at once for a big one."""
         loop = asyncio.get_running_loop()
         end = loop.time() + self.max_linger
-        while not self._stopping and self._gathered < self.client.drain_step:
+        enough = min(self.bulk, self.client.drain_step)
+        while not self._stopping and self._gathered < enough:
             self._wake.clear()
             left = end - loop.time()
             if left <= 0:
