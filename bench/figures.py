@@ -461,6 +461,7 @@ def fig_queue(lab: Lab, plan: Plan) -> list[Row]:
     progress(f"4: draining {n:,} queued items to a recovered instance x {plan.drain_repeats} (and the limit)")
     drain: list[float] = []
     limit: list[float] = []
+    batch_size = 0
     for rep in range(plan.drain_repeats):
         items = magnets(n, f"drain{rep}")
         db = lab.ledger("drain")
@@ -470,6 +471,7 @@ def fig_queue(lab: Lab, plan: Plan) -> list[Row]:
         recovered = lab.instance("recovered", "127.0.0.4")
         try:
             settings = Settings(instances=(lab.instance_config(recovered, "recovered"),), db_path=db)
+            batch_size = settings.batch_size
             dt, result = clock(partial(asyncio.run, _drain(settings)))
             delivered(result, n, "recovered")
             drain.append(dt)
@@ -505,7 +507,8 @@ def fig_queue(lab: Lab, plan: Plan) -> list[Row]:
             "≤ 5 s",
             lambda o, b: o <= 5.0,
             note=(
-                "ours = client start, login, health, then claim/check/add/confirm/mark in batches of 500; "
+                "ours = client start, login, health, then claim/check/add/confirm/mark in batches of "
+                f"{batch_size:,} (two in flight); "
                 f"limit = one torrents/add with all {n:,} + one torrents/info on another fresh instance."
             ),
         ),

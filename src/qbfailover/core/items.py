@@ -190,19 +190,42 @@ def link_item(text: str) -> Item:
     return parse_magnet(value)
 
 
-def item_from_ledger(kind: str, payload: bytes, source: str = "<ledger>") -> Item:
-    """Rebuild an item from what the ledger stored."""
+def item_from_ledger(
+    kind: str, payload: bytes, source: str = "<ledger>", *, key: str | None = None, name: str | None = None
+) -> Item:
+    """Rebuild an item from what the ledger stored.
+
+    With the row's ``key`` and ``name``, a magnet of the plain shape ``magnet:?xt=urn:btih:<key>``
+    (its only ``xt``, no control character) is rebuilt without a parse: a drain re-reads every
+    queued magnet, and this is what a parse would find. Any other shape is parsed in full.
+    """
     if kind == "torrent":
         return parse_torrent(payload, source=source)
     try:
         text = payload.decode()
     except UnicodeDecodeError:
         raise ItemError(f"{source}: stored {kind} is not UTF-8") from None
+    if kind == "magnet" and key is not None and name is not None and _plain_magnet(text, key):
+        return Item(kind="magnet", source=text, name=name, v1=key)
     if kind == "magnet":
         return parse_magnet(text)
     if kind == "url":
         return parse_url(text)
     raise ItemError(f"{source}: unknown item kind {kind!r} (expected magnet, torrent or url)")
+
+
+def _plain_magnet(text: str, key: str) -> bool:
+    head = "magnet:?xt=urn:btih:" + key
+    return (
+        len(key) == 40
+        and text.startswith(head)
+        and text[len(head) : len(head) + 1] in ("", "&")
+        and text.count("xt") == 1
+        and _HEX40.fullmatch(key) is not None
+        and key == key.lower()
+        and text == text.strip()
+        and not _CONTROL.search(text)
+    )
 
 
 def short(text: str, limit: int = 80) -> str:

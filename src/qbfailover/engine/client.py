@@ -26,7 +26,7 @@ from qbfailover.core.health import HealthReport
 from qbfailover.core.items import Item
 from qbfailover.core.outcomes import AddResult, ItemResult, Outcome
 from qbfailover.engine.delivery import LANES, Pending, deliver
-from qbfailover.engine.drain import claim_items
+from qbfailover.engine.drain import claim_items, claim_while_checking
 from qbfailover.engine.health_round import HealthRound
 from qbfailover.engine.inputs import parse_item
 from qbfailover.errors import Banned, InstanceError, ItemError
@@ -59,6 +59,8 @@ class AsyncResilientClient:
         self._webuis: dict[str, WebUI] = {}
         self._transports = transports or {}
         self._sessions = cache_for(self.settings.db_path) if session_cache else None
+        self._was_healthy = True
+        """The last health round found a usable instance (or none ran yet): drains claim meanwhile."""
         self.last_health: HealthReport | None = None
         # Told each batch of items as soon as the ledger marks them delivered, whoever delivered
         # them: the gateway shows them before the instance's next list does.
@@ -160,7 +162,9 @@ class AsyncResilientClient:
         ``respect_breakers`` (delivery) skips instances whose breaker is open instead of paying
         their timeout again; ``status``, ``doctor`` and ``watch`` probe everything.
         """
-        return await HealthRound(self, respect_breakers=respect_breakers).report()
+        report = await HealthRound(self, respect_breakers=respect_breakers).report()
+        self._was_healthy = bool(report.healthy)
+        return report
 
     def record_probe(self, name: str, error: InstanceError | None) -> None:
         """Feed one probe (or delivery) result to the instance's breaker; saved only if it changed."""
@@ -262,11 +266,19 @@ class AsyncResilientClient:
             total = min(total, limit)
         while limit is None or done < limit:
             size = self.drain_step if limit is None else min(self.drain_step, limit - done)
-            if health is None or not health.healthy:
-                health = await self.health_check(respect_breakers=True)
-            if not health.healthy:
+            if health is None and self._was_healthy:  # likely usable: claim while the round runs
+                health, (pending, rejected, claimed) = await claim_while_checking(
+                    self.ledger, lambda: self.health_check(respect_breakers=True), size
+                )
+            else:
+                if health is None or not health.healthy:
+                    health = await self.health_check(respect_breakers=True)
+                if not health.healthy:
+                    break
+                pending, rejected, claimed = claim_items(self.ledger, size)
+            if not health.healthy:  # the round found nothing usable: the claims were given back
+                result.items.extend(rejected)
                 break
-            pending, rejected, claimed = claim_items(self.ledger, size)
             if not claimed:
                 break
             result.items.extend(rejected)
