@@ -9,26 +9,32 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import Topology
 from harness import bencode, magnet
 from qbfailover import AsyncResilientClient, State, Status
+from qbfailover.core.delivery import MAX_ADD_BYTES
 from qbfailover.core.items import parse_torrent
 
 pytestmark = pytest.mark.integration
 
 
-def make_torrent(name: str) -> bytes:
-    """A tracker-less single-file v1 torrent (one 16 KiB piece of a name-derived payload)."""
+def bencode_info(name: str) -> dict[str, object]:
+    """The info dict of a single-file v1 torrent: one 16 KiB piece of a name-derived payload."""
     payload = hashlib.sha256(name.encode()).digest() * 512
-    info = {
+    return {
         "name": name,
         "length": len(payload),
         "piece length": 16384,
         "pieces": hashlib.sha1(payload).digest(),
     }
-    return bencode({"info": info, "created by": "qbfailover tests"})
+
+
+def make_torrent(name: str) -> bytes:
+    """A tracker-less single-file v1 torrent (one 16 KiB piece of a name-derived payload)."""
+    return bencode({"info": bencode_info(name), "created by": "qbfailover tests"})
 
 
 @pytest.fixture
@@ -131,3 +137,40 @@ def test_frozen_secondary_does_not_delay_the_primary(topology: Topology) -> None
                 topology.secondary.thaw()
 
     asyncio.run(go())
+
+
+class _CountingTransport(httpx.AsyncHTTPTransport):
+    """The real transport, noting the body size of every torrents/add it carries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.adds: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/torrents/add"):
+            self.adds.append(len(await request.aread()))
+        return await super().handle_async_request(request)
+
+
+def test_large_torrent_files_go_in_requests_of_at_most_8_mib(topology: Topology, tmp_path: Path) -> None:
+    """Three 3.5 MiB .torrent files (a long comment outside the info dict) with the default
+    batch size: two adds (7 MiB, then 3.5 MiB), never one of 10.5 MiB, and all three land."""
+    paths = []
+    for n in range(3):
+        data = bencode({"info": bencode_info(f"big-{n}"), "comment": "x" * (3_500 * 1024)})
+        path = tmp_path / f"big-{n}.torrent"
+        path.write_bytes(data)
+        paths.append(path)
+    counting = _CountingTransport()
+
+    async def go() -> None:
+        settings = topology.settings()
+        assert settings.batch_size >= 3
+        async with AsyncResilientClient(settings, transports={"primary": counting}) as client:
+            result = await client.add_torrents([str(p) for p in paths])
+            assert [r.state for r in result.items] == ["delivered"] * 3
+            assert {r.instance for r in result.items} == {"primary"}
+
+    asyncio.run(go())
+    assert len(counting.adds) == 2
+    assert max(counting.adds) <= MAX_ADD_BYTES + 64 * 1024  # the payload cap plus multipart framing
