@@ -328,8 +328,9 @@ def test_invalid_input_is_answered_as_qbittorrent_answers_it(serve: Callable[...
     assert gw.stop(signal.SIGINT) == 0
 
 
+@pytest.mark.compat
 def test_sonarr_call_sequence(topology: Topology, serve: Callable[..., Serve]) -> None:
-    """The calls Sonarr's QBittorrentProxyV2 makes, in its order, with its parameters."""
+    """The calls Sonarr's QBittorrentProxyV2 makes, in its order, with its parameters (4.5, 5.x)."""
     gw = serve()
     m = magnet(1, "sonarr")
     with httpx.Client(base_url=gw.url, timeout=30, trust_env=False) as s:

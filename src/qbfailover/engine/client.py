@@ -59,8 +59,6 @@ class AsyncResilientClient:
         self._webuis: dict[str, WebUI] = {}
         self._transports = transports or {}
         self._sessions = cache_for(self.settings.db_path) if session_cache else None
-        self._was_healthy = True
-        """The last health round found a usable instance (or none ran yet): drains claim meanwhile."""
         self.last_health: HealthReport | None = None
         # Told each batch of items as soon as the ledger marks them delivered, whoever delivered
         # them: the gateway shows them before the instance's next list does.
@@ -162,9 +160,7 @@ class AsyncResilientClient:
         ``respect_breakers`` (delivery) skips instances whose breaker is open instead of paying
         their timeout again; ``status``, ``doctor`` and ``watch`` probe everything.
         """
-        report = await HealthRound(self, respect_breakers=respect_breakers).report()
-        self._was_healthy = bool(report.healthy)
-        return report
+        return await HealthRound(self, respect_breakers=respect_breakers).report()
 
     def record_probe(self, name: str, error: InstanceError | None) -> None:
         """Feed one probe (or delivery) result to the instance's breaker; saved only if it changed."""
@@ -211,9 +207,10 @@ class AsyncResilientClient:
                 result.items.append(ItemResult(raw, raw[:60], None, Outcome.INVALID_ITEM, error=str(exc)))
         if not valid:
             return result
+        shared = options.as_dict()  # one object for all: the ledger and the batching encode it once
         entries = self.ledger.record(
             [
-                NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options=options.as_dict())
+                NewEntry(key=i.key, kind=i.kind, payload=i.payload(), name=i.name, options=shared)
                 for _, i in valid
             ],
             reason="received",
@@ -235,7 +232,8 @@ class AsyncResilientClient:
         else:
             outcomes = busy
         for (raw, _), entry in zip(valid, entries, strict=True):
-            result.items.append(replace(outcomes[entry.id], item=raw))
+            done = outcomes[entry.id]
+            result.items.append(done if done.item == raw else replace(done, item=raw))
         return result
 
     @property
@@ -266,7 +264,8 @@ class AsyncResilientClient:
             total = min(total, limit)
         while limit is None or done < limit:
             size = self.drain_step if limit is None else min(self.drain_step, limit - done)
-            if health is None and self._was_healthy:  # likely usable: claim while the round runs
+            last = self.last_health
+            if health is None and (last is None or last.healthy):  # likely usable: claim meanwhile
                 health, (pending, rejected, claimed) = await claim_while_checking(
                     self.ledger, lambda: self.health_check(respect_breakers=True), size
                 )

@@ -24,6 +24,7 @@ protocol, never a backend's job: ``queue import`` records the file's valid links
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -41,6 +42,7 @@ __all__ = [
     "LedgerBackend",
     "Move",
     "NewEntry",
+    "checked_rows",
 ]
 
 KINDS: Final = frozenset({"magnet", "torrent", "url"})
@@ -67,6 +69,28 @@ class NewEntry:
     """Display name, for people reading the queue."""
     options: dict[str, object]
     """Add options (category, tags, savepath, paused, rename, ...): must be JSON-serialisable."""
+
+
+def checked_rows(items: Sequence[NewEntry]) -> list[tuple[str, str, bytes, str, str]]:
+    """``(key, kind, payload, name, options JSON)`` per item, as both backends insert them.
+
+    A bad kind or options that are not JSON are a ValueError naming the item. Items of one add
+    share their options object, so each distinct object is encoded once, not once per item.
+    """
+    rows: list[tuple[str, str, bytes, str, str]] = []
+    encoded: dict[int, str] = {}
+    for item in items:
+        if item.kind not in KINDS:
+            raise ValueError(f"unknown kind {item.kind!r} for {item.name!r}")
+        options = encoded.get(id(item.options))
+        if options is None:
+            try:
+                options = json.dumps(item.options, sort_keys=True, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"options of {item.name!r} are not JSON-serialisable") from exc
+            encoded[id(item.options)] = options
+        rows.append((item.key, item.kind, bytes(item.payload), item.name, options))
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

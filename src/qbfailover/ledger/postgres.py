@@ -34,7 +34,7 @@ from qbfailover.ledger import postgres_claims as claims
 from qbfailover.ledger import postgres_marks as marks
 from qbfailover.ledger import postgres_moves as moves
 from qbfailover.ledger import postgres_rows as rows
-from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, KINDS, STATES, Entry, Move, NewEntry
+from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, STATES, Entry, Move, NewEntry, checked_rows
 from qbfailover.ledger.owner import this_process
 from qbfailover.ledger.postgres_conn import (
     RECONNECT_SECONDS,
@@ -165,14 +165,8 @@ class PostgresLedger:
         holds are locked and claimed for this worker; :attr:`Entry.claimed` says which.
         """
         first: dict[str, tuple[str, str, bytes, str, str]] = {}
-        for item in items:
-            if item.kind not in KINDS:
-                raise ValueError(f"unknown kind {item.kind!r} for {item.name!r}")
-            try:
-                options = json.dumps(item.options, sort_keys=True, ensure_ascii=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"options of {item.name!r} are not JSON-serialisable") from exc
-            first.setdefault(item.key, (item.key, item.kind, bytes(item.payload), item.name, options))
+        for row in checked_rows(items):
+            first.setdefault(row[0], row)
         if not first:
             return []
         columns = list(zip(*first.values(), strict=True))

@@ -31,7 +31,7 @@ from qbfailover.core.backoff import backoff_seconds
 from qbfailover.core.breaker import Guard
 from qbfailover.ledger import sqlite_moves as moves
 from qbfailover.ledger import sqlite_rows as rows
-from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, KINDS, STATES, Entry, Move, NewEntry
+from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, STATES, Entry, Move, NewEntry, checked_rows
 from qbfailover.ledger.owner import this_process
 from qbfailover.ledger.sqlite_file import check_existing_file, connect, store_error, upgrade_schema
 
@@ -141,15 +141,7 @@ class Ledger:
         returned row nobody else holds is claimed for this worker, due or not (a fresh add
         means "try now"); :attr:`Entry.claimed` says which.
         """
-        new: list[tuple[object, ...]] = []
-        for item in items:
-            if item.kind not in KINDS:
-                raise ValueError(f"unknown kind {item.kind!r} for {item.name!r}")
-            try:
-                options = json.dumps(item.options, sort_keys=True, ensure_ascii=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"options of {item.name!r} are not JSON-serialisable") from exc
-            new.append((item.key, item.kind, bytes(item.payload), item.name, options))
+        new = checked_rows(items)
         keys = list(dict.fromkeys(item.key for item in items))
         if not keys:
             return []
