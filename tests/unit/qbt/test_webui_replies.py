@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qbfailover.config import InstanceConfig, Secret
 from qbfailover.core.items import Item, parse_magnet
@@ -538,3 +540,26 @@ def test_login_refused_by_the_budget_sends_nothing() -> None:
     with pytest.raises(AuthFailed, match="no more tries"):
         run(using(ui, lambda ui: ui.login()))
     assert ui.login_blocked and server.requests == []
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "hash": st.from_regex(r"[0-9a-f]{40}", fullmatch=True),
+                "name": st.text(max_size=30),
+                "category": st.sampled_from(['"hash":"' + "f" * 40 + '"', "a\\", '\\"hash\\":\\"', ""]),
+                "infohash_v2": st.sampled_from(["", "e" * 64]),
+            }
+        ),
+        max_size=5,
+    ),
+    st.sampled_from([(",", ":"), (", ", ": ")]),
+)
+def test_info_hashes_reads_what_a_json_parse_reads(
+    torrents: list[dict[str, str]], seps: tuple[str, str]
+) -> None:
+    """Names and categories holding quotes, backslashes or a whole ``"hash":"…"`` never add a hash."""
+    body = json.dumps(torrents, separators=seps, ensure_ascii=False)
+    expected = {v for t in torrents for k, v in t.items() if k in ("hash", "infohash_v2") and v}
+    assert info_hashes("qbt", 200, body) == expected
