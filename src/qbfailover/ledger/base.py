@@ -43,6 +43,7 @@ __all__ = [
     "Move",
     "NewEntry",
     "checked_rows",
+    "renewal",
 ]
 
 KINDS: Final = frozenset({"magnet", "torrent", "url"})
@@ -69,6 +70,21 @@ class NewEntry:
     """Display name, for people reading the queue."""
     options: dict[str, object]
     """Add options (category, tags, savepath, paused, rename, ...): must be JSON-serialisable."""
+
+
+def renewal(
+    batch: Sequence[int], sent: Sequence[int], renewed_at: float, now: float, lease: float
+) -> tuple[list[int], bool]:
+    """The claims a holder's write renews, and whether that was the whole batch (note its time).
+
+    Renewing rewrites every row of the batch (15 ms for 10,000, on each ``note_sent`` before an
+    add). Within a quarter lease of the last renewal the batch still holds three quarters of its
+    lease, so only the sent rows outside it are renewed then.
+    """
+    if now - renewed_at >= lease / 4:
+        return [*batch, *sent], True
+    held = set(batch)
+    return [i for i in sent if i not in held], False
 
 
 def checked_rows(items: Sequence[NewEntry]) -> list[tuple[str, str, bytes, str, str]]:

@@ -34,7 +34,7 @@ from qbfailover.ledger import postgres_claims as claims
 from qbfailover.ledger import postgres_marks as marks
 from qbfailover.ledger import postgres_moves as moves
 from qbfailover.ledger import postgres_rows as rows
-from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, STATES, Entry, Move, NewEntry, checked_rows
+from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, STATES, Entry, Move, NewEntry, checked_rows, renewal
 from qbfailover.ledger.owner import this_process
 from qbfailover.ledger.postgres_conn import (
     RECONNECT_SECONDS,
@@ -80,6 +80,7 @@ class PostgresLedger:
         self._lock = threading.RLock()
         self._salt: bytes | None = None
         self._batch: list[int] = []  # what the last claim took: the writes that follow renew it
+        self._renewed_at = 0.0  # when the batch's lease was last set or renewed
         self._listener: WorkListener | None = None
         self._conn: Connection | None = connect(db)
         try:
@@ -145,13 +146,21 @@ class PostgresLedger:
                     raise store_error(exc, self.db, action) from None
                 raise
 
+    def _renew(self, conn: Connection, now: float, sent: Sequence[int] = ()) -> None:
+        """Extend this worker's claims (the last batch, and ``sent``): see ``renewal``."""
+        ids, whole = renewal(self._batch, sent, self._renewed_at, now, self._lease)
+        if ids:
+            rows.renew_claims(conn, self._owner, ids, now + self._lease)
+        if whole:
+            self._renewed_at = now
+
     def _mark(self, action: str, change: Callable[[Connection, float], None]) -> None:
         """``change(conn, now)``, then renew the batch claimed last, in one transaction."""
 
         def work(conn: Connection) -> None:
             now = self._clock()
             change(conn, now)
-            rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
+            self._renew(conn, now)
 
         self._run(action, work)
 
@@ -180,7 +189,7 @@ class PostgresLedger:
                 rows.free_dead_claims(conn, now, self._owner)
                 free = claims.free_ids_for_keys(conn, keys, self._owner, now)
                 claims.claim(conn, free, self._owner, now + self._lease)
-                self._batch = free
+                self._batch, self._renewed_at = free, now
             return claims.rows_by_key(conn, keys, self._owner, now)
 
         by_key = self._run("recording", work)
@@ -196,7 +205,7 @@ class PostgresLedger:
             rows.free_dead_claims(conn, now, self._owner)
             chosen = claims.due_ids(conn, limit, ids, now)
             claims.claim(conn, chosen, self._owner, now + self._lease)
-            self._batch = chosen
+            self._batch, self._renewed_at = chosen, now
             found = rows.select(conn, chosen, self._owner, now)
             return [found[i] for i in chosen]
 
@@ -221,7 +230,7 @@ class PostgresLedger:
         def work(conn: Connection) -> None:
             now = self._clock()
             marks.note_sent(conn, entry_ids, instance, now)
-            rows.renew_claims(conn, self._owner, [*self._batch, *entry_ids], now + self._lease)
+            self._renew(conn, now, entry_ids)
 
         self._run("noting a send", work)
 

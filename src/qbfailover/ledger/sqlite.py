@@ -31,7 +31,7 @@ from qbfailover.core.backoff import backoff_seconds
 from qbfailover.core.breaker import Guard
 from qbfailover.ledger import sqlite_moves as moves
 from qbfailover.ledger import sqlite_rows as rows
-from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, STATES, Entry, Move, NewEntry, checked_rows
+from qbfailover.ledger.base import DEFAULT_LEASE_SECONDS, STATES, Entry, Move, NewEntry, checked_rows, renewal
 from qbfailover.ledger.owner import this_process
 from qbfailover.ledger.sqlite_file import check_existing_file, connect, store_error, upgrade_schema
 
@@ -71,6 +71,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._salt: bytes | None = None
         self._batch: list[int] = []  # what the last claim took: the writes that follow renew it
+        self._renewed_at = 0.0  # ... and when its lease was last set
         check_existing_file(self.path, busy_timeout)
         self._conn = connect(self.path, busy_timeout)
         try:
@@ -127,6 +128,12 @@ class Ledger:
                     raise store_error(exc, self.path, action, self._busy_timeout) from exc
                 raise
 
+    def _renew(self, conn: sqlite3.Connection, now: float, sent: Sequence[int] = ()) -> None:
+        """Extend this worker's claims (the last batch, and ``sent``): see ``renewal``."""
+        ids, whole = renewal(self._batch, sent, self._renewed_at, now, self._lease)
+        rows.renew_claims(conn, self._owner, ids, now + self._lease)
+        self._renewed_at = now if whole else self._renewed_at
+
     def _select(self, conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Entry]:
         return rows.select(conn, ids, self._owner, self._clock())
 
@@ -168,7 +175,7 @@ class Ledger:
                         free.append(entry_id)
             if claim:
                 rows.claim(conn, free, self._owner, now + self._lease)
-                self._batch = free
+                self._batch, self._renewed_at = free, now
             found = self._select(conn, list(by_key.values()))
         return [found[by_key[item.key]] for item in items]
 
@@ -197,7 +204,7 @@ class Ledger:
                     chosen.extend(int(r[0]) for r in conn.execute(sql, (now, now, *chunk)))
                 chosen = sorted(chosen)[:limit]
             rows.claim(conn, chosen, self._owner, now + self._lease)
-            self._batch = chosen
+            self._batch, self._renewed_at = chosen, now
             found = self._select(conn, chosen)
         return [found[i] for i in chosen]
 
@@ -220,7 +227,7 @@ class Ledger:
         with self._write("noting a send") as conn:
             now = self._clock()
             rows.update_uncertain(conn, entry_ids, lambda xs: xs if instance in xs else [*xs, instance], now)
-            rows.renew_claims(conn, self._owner, [*self._batch, *entry_ids], now + self._lease)
+            self._renew(conn, now, entry_ids)
 
     def clear_sent(self, entry_ids: Sequence[int], instance: str) -> None:
         """Drop ``instance`` from :attr:`Entry.uncertain`: the item was confirmed absent there."""
@@ -229,7 +236,7 @@ class Ledger:
         with self._write("clearing a send") as conn:
             now = self._clock()
             rows.update_uncertain(conn, entry_ids, lambda xs: [x for x in xs if x != instance], now)
-            rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
+            self._renew(conn, now)
 
     def mark_delivered(self, entry_ids: Sequence[int], *, instance: str, reason: str) -> None:
         """Mark rows delivered to ``instance`` and release them.
@@ -253,7 +260,7 @@ class Ledger:
                     (instance, reason, now, now, *chunk),
                 )
             rows.update_uncertain(conn, ids, lambda xs: [x for x in xs if x != instance], now)
-            rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
+            self._renew(conn, now)
 
     def mark_rejected(self, entry_id: int, *, reason: str) -> None:
         """Mark a pending row as never deliverable (the item's fault) and release it."""
@@ -265,7 +272,7 @@ class Ledger:
                 f"AND {rows.NOT_HELD_BY_OTHERS}",
                 (reason, now, entry_id, self._owner, now),
             )
-            rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
+            self._renew(conn, now)
 
     def mark_failed(self, entry_ids: Sequence[int], *, reason: str, error: str, backoff: bool = True) -> None:
         """Keep rows pending after a failed try: count it, back off, and release them.
@@ -293,7 +300,7 @@ class Ledger:
                 "WHERE id = ?",
                 updates,
             )
-            rows.renew_claims(conn, self._owner, self._batch, now + self._lease)
+            self._renew(conn, now)
 
     def amend_options(self, entry_id: int, options: dict[str, object]) -> bool:
         """Replace a pending row's options unless another worker holds it (see the protocol)."""

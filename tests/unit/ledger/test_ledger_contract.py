@@ -617,3 +617,13 @@ def test_journal_move_other_outcomes_leave_the_entry(a: LedgerBackend) -> None:
     assert a.moves(limit=1) == history[:1]
     with pytest.raises(ValueError):
         a.journal_move(e.id, source="secondary", target="primary", state="teleported")
+
+
+def test_writes_soon_after_a_renewal_leave_the_batch_alone() -> None:
+    """Within a quarter lease of the last renewal only sent rows outside the batch are renewed
+    (each full renewal rewrites every row of the batch); after it, the whole batch is."""
+    from qbfailover.ledger.base import renewal
+
+    assert renewal([1, 2, 3], [2, 9], renewed_at=100.0, now=120.0, lease=120.0) == ([9], False)
+    assert renewal([1, 2, 3], [], renewed_at=100.0, now=129.9, lease=120.0) == ([], False)
+    assert renewal([1, 2, 3], [9], renewed_at=100.0, now=130.0, lease=120.0) == ([1, 2, 3, 9], True)
