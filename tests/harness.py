@@ -166,6 +166,9 @@ class QbtInstance:
     def start(self, timeout: float = 30.0) -> None:
         if not conf_path(self.profile).exists():
             self.write_profile()
+        # A listener still on host:port (an instance of an earlier test still exiting) would answer
+        # wait_listening for us while our instance fails to bind: wait for the port to be free.
+        wait_port_free(self.host, self.port, STOP_GRACE)
         log = (self.root / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(
             self.runtime.command(self.profile, self.port),
@@ -204,6 +207,19 @@ class QbtInstance:
     def thaw(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGCONT)
+
+
+def wait_port_free(host: str, port: int, timeout: float) -> None:
+    """Poll until nothing accepts TCP connections on host:port; a clear error if it stays taken."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                pass
+        except OSError:
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{host}:{port} is still taken by another process after {timeout} s")
 
 
 def wait_listening(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
