@@ -60,6 +60,7 @@ async def claim_while_checking(
         pending, rejected, claimed = claim_items(ledger, size)
     except BaseException:
         checking.cancel()
+        await asyncio.gather(checking, return_exceptions=True)  # reaped, not left pending
         raise
     try:
         health = await checking

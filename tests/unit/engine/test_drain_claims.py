@@ -84,3 +84,33 @@ def test_a_failing_round_gives_the_claims_back(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError):
             asyncio.run(claim_while_checking(ledger, check, 100))
         assert claimable(path) == 3
+
+
+def test_a_failing_claim_stops_the_round(tmp_path: Path) -> None:
+    """The ledger fails under the claim: the error comes through and the round is not left running."""
+    path = tmp_path / "l.sqlite3"
+    with Ledger(path) as ledger:
+        queued(ledger, 1)
+        started = asyncio.Event()
+        finished: list[bool] = []
+
+        async def check() -> HealthReport:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # a round that would never end by itself
+            finally:
+                finished.append(True)
+            raise AssertionError("unreachable")
+
+        def broken(limit: int, ids: object = None) -> list[object]:
+            raise RuntimeError("disk gone")
+
+        ledger.claim_due = broken  # type: ignore[method-assign,assignment]
+
+        async def run() -> list[bool]:
+            with pytest.raises(RuntimeError, match="disk gone"):
+                await claim_while_checking(ledger, check, 10)
+            return list(finished)  # before asyncio.run's own clean-up could end the round
+
+        assert asyncio.run(run()) == [True]
+        assert started.is_set()
