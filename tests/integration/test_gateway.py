@@ -271,6 +271,14 @@ def test_both_down_add_is_answered_visible_amended_and_delivered_on_recovery(
         )
         topology.secondary.stop()
         with blackholed(VPN_GATEWAY):
+            # The watch loop's drain uses the report its cycle just took: a cycle whose report came
+            # just before the blackhole could still send an add made now to the primary. Once it
+            # has logged the outage, every later drain sees it (cycles run one after another).
+            both_down = {"event": "transition", "to": "BOTH_DOWN"}
+            poll(
+                lambda: any(both_down.items() <= e.items() for e in gw.events()),
+                "the gateway seeing both instances down",
+            )
             r = c.post("torrents/add", data={"urls": f"{keep}\n{cancel}", "category": "tv", "paused": "true"})
             assert (r.status_code, r.text) == (200, "Ok.")
             listed = {t["hash"]: t for t in c.get("torrents/info").json()}
