@@ -266,7 +266,7 @@ class AsyncResilientClient:
             size = self.drain_step if limit is None else min(self.drain_step, limit - done)
             last = self.last_health
             if health is None and (last is None or last.healthy):  # likely usable: claim meanwhile
-                health, (pending, rejected, claimed) = await claim_while_checking(
+                health, (pending, rejected) = await claim_while_checking(
                     self.ledger, lambda: self.health_check(respect_breakers=True), size
                 )
             else:
@@ -274,13 +274,13 @@ class AsyncResilientClient:
                     health = await self.health_check(respect_breakers=True)
                 if not health.healthy:
                     break
-                pending, rejected, claimed = claim_items(self.ledger, size)
+                pending, rejected = claim_items(self.ledger, size)
+            result.items.extend(rejected)  # unreadable rows are rejected whatever the health
             if not health.healthy:  # the round found nothing usable: the claims were given back
-                result.items.extend(rejected)
                 break
+            claimed = len(pending) + len(rejected)
             if not claimed:
                 break
-            result.items.extend(rejected)
             outcomes = await deliver(self, pending, HealthRound(self, report=health))
             for p in pending:
                 result.items.append(outcomes[p.entry.id])

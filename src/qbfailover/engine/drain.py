@@ -22,8 +22,8 @@ from qbfailover.engine.delivery import Pending
 from qbfailover.errors import ItemError, QbFailoverError
 from qbfailover.ledger.base import LedgerBackend
 
-Claimed = tuple[list[Pending], list[ItemResult], int]
-"""Items to deliver, rows rejected as unreadable (already marked), and how many rows were claimed."""
+Claimed = tuple[list[Pending], list[ItemResult]]
+"""Items to deliver, and rows rejected as unreadable (already marked): together, the rows claimed."""
 
 
 def claim_items(ledger: LedgerBackend, size: int) -> Claimed:
@@ -43,7 +43,7 @@ def claim_items(ledger: LedgerBackend, size: int) -> Claimed:
             )
             continue
         pending.append(Pending(entry, item))
-    return pending, rejected, len(entries)
+    return pending, rejected
 
 
 async def claim_while_checking(
@@ -57,7 +57,7 @@ async def claim_while_checking(
     for _ in range(3):  # loop turns: the round starts its probes, they read their guards and send
         await asyncio.sleep(0)  # (an ordering for speed only: any order is correct)
     try:
-        pending, rejected, claimed = claim_items(ledger, size)
+        pending, rejected = claim_items(ledger, size)
     except BaseException:
         checking.cancel()
         await asyncio.gather(checking, return_exceptions=True)  # reaped, not left pending
@@ -69,8 +69,8 @@ async def claim_while_checking(
         raise
     if not health.healthy:
         release(ledger, pending)
-        return health, ([], rejected, len(rejected))
-    return health, (pending, rejected, claimed)
+        return health, ([], rejected)
+    return health, (pending, rejected)
 
 
 def release(ledger: LedgerBackend, pending: list[Pending]) -> None:
